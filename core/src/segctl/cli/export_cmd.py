@@ -1,0 +1,51 @@
+"""``segctl export ...`` and ``segctl export formats``."""
+from __future__ import annotations
+
+from rich.table import Table
+
+from ..config import parse_cli_args
+from ..errors import UsageError
+from ..session import Session
+from .render import console
+
+
+def formats_table(session: Session) -> Table:
+    table = Table(title="export formats")
+    for col in ("format", "argument", "suffix", "builds on", "available", "install / reason"):
+        table.add_column(col, overflow="fold")
+    for spec in sorted(session.registry.all("exporters"), key=lambda s: s.name):
+        missing = spec.missing()
+        reason = ""
+        if not missing:
+            probe = getattr(spec, "description", "")
+            reason = probe if probe.startswith("not available") else ""
+        ok = not missing and not reason
+        table.add_row(spec.description.split(":")[0] if spec.description and not reason else spec.name,
+                      f"format={spec.name}" + (f" ({', '.join(spec.aliases)})" if spec.aliases else ""),
+                      spec.suffix, ", ".join(spec.after) or "-",
+                      "[green]yes[/]" if ok else "[red]no[/]",
+                      reason or (spec.install_hint() if missing else ""))
+    return table
+
+
+def run_export(session: Session, tokens: list[str]) -> str:
+    if tokens[:1] == ["formats"]:
+        console().print(formats_table(session))
+        return ""
+    task = "segment" if "segment" in session.task_names() else session.task_names()[0]
+    schema = session.schema(task)
+    args = parse_cli_args(tokens, schema.bool_keys())
+    if "task" in args:
+        task = str(args.pop("task"))
+        schema = session.schema(task)
+    args = schema.validate(args)
+    model = args.pop("model", None)
+    if not model:
+        raise UsageError("export needs model=PATH", hint="e.g. segctl export model=best.pt format=onnx")
+    fmt = args.get("format") or "torchscript"
+    session.registry.get("exporters", fmt)  # unknown format → did-you-mean error before any work
+    from ..export import export
+
+    path = export(model, session, **args)
+    console().print(f"[green]exported[/] {path}")
+    return str(path)

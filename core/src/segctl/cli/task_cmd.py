@@ -1,0 +1,43 @@
+"""``segctl <task> <mode> [KEY=VALUE ...]``: generated from the registered tasks."""
+from __future__ import annotations
+
+from ..config import parse_cli_args
+from ..errors import UsageError
+from ..session import Session
+from .render import console
+
+DEFAULT_MODEL = {"segment": "yolov8n-seg.yaml", "detect": "yolov8n.yaml"}
+
+
+def run_task(session: Session, task: str, mode: str, tokens: list[str]):
+    """Parse and validate the arguments, then hand over to the task through the Model facade."""
+    spec = session.registry.get("tasks", task)
+    modes = tuple(spec.modes) + ("info",)
+    if mode not in modes:
+        import difflib
+
+        guess = difflib.get_close_matches(mode, modes, n=1)
+        raise UsageError(f"unknown mode '{mode}' for task '{task}'" + (f", did you mean '{guess[0]}'?" if guess else ""),
+                         hint="modes: " + ", ".join(modes))
+    schema = session.schema(task)
+    args = schema.validate(parse_cli_args(tokens, schema.bool_keys()))
+    if "cfg" in args:
+        pass
+    model = args.pop("model", None)
+    if not model:
+        if mode in ("train", "info"):
+            model = DEFAULT_MODEL.get(task, "yolov8n-seg.yaml")
+        else:
+            raise UsageError(f"{task} {mode} needs model=", hint=f"e.g. segctl {task} {mode} model=runs/{task}/train/weights/best.pt")
+    from ..model import Model
+
+    m = Model(model, task=task, session=session)
+    if mode == "info":
+        return m.info(detailed=bool(args.get("verbose", False)), imgsz=int(args.get("imgsz", 640)))
+    if mode == "predict":
+        results = m.predict(**args)
+        if not isinstance(results, list):  # a generator (stream=True): consume, printing as it goes
+            results = [r for r in results]
+        console().print(f"[green]{len(results)} result(s)[/]")
+        return results
+    return getattr(m, mode)(**args)

@@ -1,0 +1,165 @@
+"""The Python facade: ``from segctl import YOLO`` (alias of :class:`Model`).
+
+``Model`` only dispatches: it finds the task for a model source (a config name, a YAML, a
+checkpoint or an exported artifact), merges keyword arguments into the task's schema and calls
+the task plugin. It imports torch only when a method needs the network itself.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .session import Session
+
+_YAML = (".yaml", ".yml")
+_CKPT = (".pt", ".pth", ".safetensors")
+
+
+class Model:
+    """A model handle. ``Model("yolov8n-seg.yaml")``, ``Model("best.pt")``, ``Model("best.onnx")``."""
+
+    def __init__(self, model: str | Path = "yolov8n-seg.yaml", task: str | None = None,
+                 session: Session | None = None, verbose: bool = False):
+        self.session = session or Session.create()
+        self.source = str(model)
+        self._module = None
+        self._ckpt: dict | None = None
+        self.overrides: dict[str, Any] = {}
+        self.task = task or self._infer_task()
+        self.metrics = None
+        self.trainer = None
+
+    # ------------------------------------------------------------------ resolution
+    def _config_spec(self):
+        name = self.source[:-5] if self.source.endswith(".yaml") else self.source
+        name = name[:-4] if name.endswith(".yml") else name
+        return None if Path(self.source).exists() else self.session.registry.find("models", name)
+
+    def _infer_task(self) -> str:
+        spec = self._config_spec()
+        if spec is not None:
+            return spec.task
+        tasks = self.session.task_names()
+        src = Path(self.source)
+        if src.suffix in _YAML and src.is_file():
+            import yaml
+
+            cfg = yaml.safe_load(src.read_text(encoding="utf-8")) or {}
+            head = (cfg.get("head") or cfg.get("backbone") or [[None, None, None]])[-1]
+            layer = self.session.registry.find("layers", str(head[2]))
+            if layer is not None and layer.task:
+                return layer.task
+        elif src.suffix in _CKPT and src.is_file():
+            return str(self.checkpoint.get("task") or (tasks[0] if tasks else "segment"))
+        elif not src.exists() and src.suffix in _YAML + _CKPT:
+            if src.suffix in _CKPT:
+                return "segment" if "-seg" in src.stem or not tasks else tasks[0]
+            raise UsageError(f"model not found: {self.source}",
+                             hint="known configs: " + ", ".join(self.session.registry.names("models")))
+        if len(tasks) == 1:
+            return tasks[0]
+        if "segment" in tasks:
+            return "segment"
+        raise UsageError(f"cannot tell the task of {self.source}", hint="pass task=... explicitly")
+
+    @property
+    def checkpoint(self) -> dict:
+        """The plain checkpoint dict of a ``.pt``/``.safetensors`` source (loaded safely, once)."""
+        if self._ckpt is None:
+            from .nn.checkpoint import load_checkpoint
+
+            self._ckpt = load_checkpoint(self.source, session=self.session)
+        return self._ckpt
+
+    @property
+    def model(self):
+        """The ``torch.nn.Module`` (built from the YAML or rebuilt from the checkpoint)."""
+        if self._module is None:
+            from . import nn as segnn
+
+            src = Path(self.source)
+            if src.suffix in _CKPT:
+                self._module = segnn.model_from_checkpoint(self.checkpoint, session=self.session)
+            elif src.suffix in _YAML or self._config_spec() is not None:
+                self._module = segnn.build_from_session(self.source, self.session)
+            else:
+                raise UsageError(f"{self.source} is an exported artifact: it can predict and val, not train",
+                                 hint="train from a .yaml or .pt model")
+        return self._module
+
+    @property
+    def names(self) -> dict[int, str]:
+        if self._module is not None or Path(self.source).suffix in _CKPT + _YAML or self._config_spec():
+            return dict(self.model.names)
+        from .export import load_backend
+
+        return dict(load_backend(self.source, self.session).names)
+
+    # ------------------------------------------------------------------ dispatch
+    def _run(self, mode: str, kwargs: dict[str, Any], extra: dict[str, Any] | None = None):
+        """Validate ``kwargs`` against the task schema; ``extra`` holds values that are not
+        configuration text (an in-memory source array, the model object)."""
+        schema = self.session.schema(self.task)
+        cfg = schema.resolve({"model": self.source}, self.overrides, kwargs)
+        cfg.update(mode=mode, task=self.task)
+        if self._module is not None:
+            cfg["model_object"] = self._module
+        cfg.update(extra or {})
+        return getattr(self.session.task(self.task), mode)(cfg, self.session)
+
+    def train(self, **kwargs):
+        """Train; returns the metrics of the final validation (the trainer is ``self.trainer``)."""
+        out = self._run("train", kwargs)
+        self.trainer = out
+        best = getattr(out, "best", None)
+        if best and Path(best).exists():
+            self.source, self._module, self._ckpt = str(best), None, None
+        self.metrics = getattr(out, "metrics", out)
+        return self.metrics
+
+    def val(self, **kwargs):
+        """Validate; returns the metrics object (``.box.map``, ``.seg.maps`` ...)."""
+        self.metrics = self._run("val", kwargs)
+        return self.metrics
+
+    def predict(self, source=None, stream: bool = False, **kwargs):
+        """Predict; a list of ``Results`` (or a generator with ``stream=True``). ``source`` may be a
+        path, folder, glob, URL, video, webcam index, numpy array, PIL image, tensor or a list."""
+        extra = {"stream": stream}
+        if isinstance(source, (str, Path, int)):
+            kwargs["source"] = str(source)
+        elif source is not None:
+            extra["source"] = source
+        return self._run("predict", kwargs, extra)
+
+    __call__ = predict
+
+    def export(self, **kwargs) -> str:
+        """Export; returns the artifact path."""
+        from .export import export
+
+        return str(export(self._module if self._module is not None else self.source, self.session, **kwargs))
+
+    def load(self, weights: str | Path):
+        """Transfer every tensor whose name and shape match from ``weights`` into this model."""
+        from .nn.checkpoint import load_checkpoint
+        from .nn.transfer import transfer_weights
+
+        ckpt = load_checkpoint(str(weights), session=self.session)
+        state = ckpt.get("ema") or ckpt.get("model") or {}
+        transfer_weights(self.model, state)
+        return self
+
+    def info(self, detailed: bool = False, imgsz: int = 640):
+        return self.model.info(verbose=detailed, imgsz=imgsz)
+
+    def fuse(self):
+        self.model.fuse()
+        return self
+
+    def __repr__(self) -> str:
+        return f"Model(source={self.source!r}, task={self.task!r})"
+
+
+YOLO = Model

@@ -1,0 +1,60 @@
+"""pytest plugin for segctl and its plugin authors (registered through the ``pytest11`` entry point).
+
+Fixtures:
+- ``segctl_session_factory(*names, extra=...)``: a Session with only the named plugins loaded;
+- ``segctl_session``: a Session with every installed plugin;
+- ``segctl_cli``: run the CLI in-process, returning ``(exit_code, stdout, stderr)``;
+- ``tiny_seg_model``: a small random yolov8n-seg model (nc=3) for shape/parity tests;
+- ``tiny_dataset``: a tiny synthetic shapes dataset (YOLO + COCO) made at run time, cached per session.
+
+Importing this module is light (pytest loads it in every run): heavy imports live in fixtures.
+"""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def segctl_session_factory():
+    from .session import Session
+
+    def make(*only, extra=(), autoload=None):
+        return Session.create(only=only, extra=extra, autoload=autoload)
+
+    return make
+
+
+@pytest.fixture
+def segctl_session():
+    from .session import Session
+
+    return Session.create()
+
+
+@pytest.fixture
+def segctl_cli(capsys):
+    from .cli.main import main
+
+    def run(*args: str):
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """Path of a tiny shapes dataset YAML (16 train / 8 val images at 96 px)."""
+    gen = pytest.importorskip("segctl_dataset_shapes.generate", reason="segctl-dataset-shapes not installed")
+    root = tmp_path_factory.mktemp("shapes")
+    return gen.generate(root, n_train=16, n_val=8, imgsz=96, seed=0)
+
+
+@pytest.fixture
+def tiny_seg_model():
+    from .session import Session
+    from .nn import build_from_session
+
+    model = build_from_session("yolov8n-seg.yaml", Session.create(), nc=3)
+    return model.eval()

@@ -1,0 +1,1 @@
+"""segctl plugin: CSV and TensorBoard training loggers on the lifecycle hooks."""

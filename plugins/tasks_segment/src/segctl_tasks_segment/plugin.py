@@ -1,0 +1,13 @@
+"""Entry point of the segment task plugin: registration only, nothing heavy imported."""
+from segctl import hookimpl
+from segctl.specs import TaskSpec
+
+
+@hookimpl
+def segctl_register_tasks():
+    return [TaskSpec(name="segment", target="segctl_tasks_segment.task:SegmentTask",
+                     schema="segctl_tasks_segment.schema:OPTIONS",
+                     modes=("train", "val", "predict"),
+                     requires=("torch", "torchvision", "cv2", "numpy"),
+                     install="pip install segctl-tasks-segment",
+                     description="instance segmentation: train, val, predict")]
