@@ -1,0 +1,1 @@
+"""segctl plugin: COCO JSON instance-segmentation datasets (pycocotools)."""

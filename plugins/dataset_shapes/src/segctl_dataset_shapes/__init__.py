@@ -1,0 +1,1 @@
+"""segctl plugin: built-in synthetic shapes dataset (the embedded default)."""
