@@ -55,9 +55,7 @@ def check(ctx: typer.Context, data: str = typer.Argument(..., help="dataset YAML
     """Verify a dataset and print what is wrong with it (per file, with counts)."""
     from segctl.datasets import check as core_check
 
-    result = core_check(data, _session(ctx))
-    if result is not None:
-        typer.echo(str(result))
+    core_check(data.removeprefix("data="), _session(ctx))  # accepts `check data=x.yaml` too
 
 
 @convert_app.command("coco2yolo")
