@@ -1,0 +1,189 @@
+"""Instance masks from prototypes, their scaling, IoU and conversion to polygons.
+
+Conventions: a mask pixel (i, j) covers [j, j+1) x [i, i+1) and belongs to a box when its centre
+is inside it, so masks are never outside their box. Probabilities are thresholded at 0.5 only
+after upsampling, which keeps edges smooth at full resolution.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .boxes import letterbox_params
+
+
+def box_axes(boxes: torch.Tensor, h: int, w: int):
+    """Separable box membership: ``rows [n, h, 1]`` and ``cols [n, 1, w]`` bool (pixel centres
+    inside). Their broadcast AND is the box region; keeping them apart avoids building full
+    ``[n, h, w]`` comparisons (4x less memory traffic at 640x640)."""
+    dev = boxes.device
+    dt = torch.float32  # fp16 cannot hold x + 0.5 beyond 1024 px
+    xs = torch.arange(w, device=dev, dtype=dt) + 0.5
+    ys = torch.arange(h, device=dev, dtype=dt) + 0.5
+    b = boxes.to(dt)
+    cols = (xs[None] >= b[:, 0:1]) & (xs[None] < b[:, 2:3])
+    rows = (ys[None] >= b[:, 1:2]) & (ys[None] < b[:, 3:4])
+    return rows[:, :, None], cols[:, None, :]
+
+
+def box_region(boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``[n, h, w]`` bool: pixel centres inside each xyxy box (given in these pixel units)."""
+    rows, cols = box_axes(boxes, h, w)
+    return rows & cols
+
+
+def crop_masks(masks: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Zero ``masks [n, h, w]`` outside xyxy ``boxes [n, 4]`` (same pixel units)."""
+    rows, cols = box_axes(boxes, masks.shape[-2], masks.shape[-1])
+    return masks * rows * cols
+
+
+def _threshold_in_boxes(probs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """``probs > 0.5`` restricted to the boxes, with in-place boolean ops (no float temporaries)."""
+    rows, cols = box_axes(boxes, probs.shape[-2], probs.shape[-1])
+    out = probs > 0.5
+    out &= rows
+    out &= cols
+    return out
+
+
+def _mask_probs(protos: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    nm, h, w = protos.shape
+    return (coeffs.float() @ protos.float().view(nm, -1)).sigmoid_().view(-1, h, w)
+
+
+def process_masks(protos, coeffs, boxes, shape, upsample: bool = True) -> torch.Tensor:
+    """Binary masks at the model input resolution (or at prototype resolution if not upsampled).
+
+    Args: protos ``[nm, h, w]``; coeffs ``[n, nm]``; boxes ``[n, 4]`` xyxy in input pixels;
+    shape ``(H, W)`` of the input. Returns bool ``[n, H, W]`` (``[n, h, w]`` if not upsample).
+    Probabilities are zeroed outside each box (plus one prototype pixel, so bilinear edges are not
+    darkened) *before* upsampling, then cropped exactly at full resolution.
+    """
+    nm, h, w = protos.shape
+    H, W = int(shape[0]), int(shape[1])
+    n = coeffs.shape[0]
+    if n == 0:
+        return torch.zeros((0, H, W) if upsample else (0, h, w), dtype=torch.bool, device=protos.device)
+    boxes = boxes.float()
+    ratio = torch.tensor([w / W, h / H, w / W, h / H], device=boxes.device)
+    pb = boxes * ratio
+    probs = _mask_probs(protos, coeffs)
+    if not upsample:
+        return crop_masks(probs, pb) > 0.5
+    probs = crop_masks(probs, pb + torch.tensor([-1.0, -1.0, 1.0, 1.0], device=pb.device))
+    probs = F.interpolate(probs[None], (H, W), mode="bilinear", align_corners=False)[0]
+    return _threshold_in_boxes(probs, boxes)
+
+
+def scale_masks(masks: torch.Tensor, shape, ratio_pad=None, input_shape=None) -> torch.Tensor:
+    """Undo the letterbox on ``masks [n, h, w]`` (or ``[B, n, h, w]``): crop away the padding,
+    then resize bilinearly to the original ``shape (H0, W0)``.
+
+    ``input_shape``: the letterboxed model input (h, w) the masks' pixel grid covers (default:
+    the masks' own size). ``ratio_pad`` as in the batch contract, in input pixels.
+    """
+    squeeze = masks.dim() == 3
+    m = masks[None] if squeeze else masks
+    h, w = m.shape[-2:]
+    in_h, in_w = input_shape if input_shape is not None else (h, w)
+    gain, pad_w, pad_h = letterbox_params((in_h, in_w), shape, ratio_pad)
+    fy, fx = h / in_h, w / in_w
+    top, left = int(round(pad_h * fy)), int(round(pad_w * fx))
+    bottom = min(h, int(round((pad_h + shape[0] * gain) * fy)))
+    right = min(w, int(round((pad_w + shape[1] * gain) * fx)))
+    m = m[..., top:max(bottom, top + 1), left:max(right, left + 1)]
+    dt = m.dtype
+    out = F.interpolate(m.float(), (int(shape[0]), int(shape[1])), mode="bilinear", align_corners=False)
+    out = out if dt.is_floating_point else out > 0.5
+    return out[0] if squeeze else out
+
+
+def process_masks_native(protos, coeffs, boxes, shape, ratio_pad=None, input_shape=None) -> torch.Tensor:
+    """Binary masks at the *original* image resolution ("retina" masks).
+
+    boxes ``[n, 4]`` are xyxy in original-image pixels (already passed through ``scale_boxes``);
+    ``shape`` is the original (H0, W0); ``input_shape`` the letterboxed input (default 4x protos).
+    """
+    nm, h, w = protos.shape
+    H0, W0 = int(shape[0]), int(shape[1])
+    if coeffs.shape[0] == 0:
+        return torch.zeros((0, H0, W0), dtype=torch.bool, device=protos.device)
+    probs = _mask_probs(protos, coeffs)
+    probs = scale_masks(probs, (H0, W0), ratio_pad, input_shape or (4 * h, 4 * w))
+    return _threshold_in_boxes(probs, boxes.float())
+
+
+def _mask_inter(a: torch.Tensor, b: torch.Tensor, chunk: int = 1 << 16):
+    """Pairwise pixel intersections and areas of flat binary masks, converting to float one
+    column block at a time so the temporaries stay at ``(n + m) * chunk`` floats even for
+    full-resolution masks."""
+    n, m, hw = a.shape[0], b.shape[0], a.shape[1]
+    inter = torch.zeros((n, m), dtype=torch.float32, device=a.device)
+    area_a = torch.zeros(n, dtype=torch.float32, device=a.device)
+    area_b = torch.zeros(m, dtype=torch.float32, device=a.device)
+    for s in range(0, hw, chunk):  # loop over pixel blocks, never over instances
+        fa, fb = a[:, s:s + chunk].float(), b[:, s:s + chunk].float()
+        inter += fa @ fb.T
+        area_a += fa.sum(1)
+        area_b += fb.sum(1)
+    return inter, area_a, area_b
+
+
+def mask_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Pairwise IoU of flattened binary masks ``a [n, HW]`` and ``b [m, HW]`` -> ``[n, m]``
+    (matrix products over pixel blocks; no per-instance loop)."""
+    inter, area_a, area_b = _mask_inter(a, b)
+    return inter / (area_a[:, None] + area_b[None, :] - inter + eps)
+
+
+def mask_ioa(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Pairwise intersection over the area of ``a`` (crowd-region matching) -> ``[n, m]``."""
+    inter, area_a, _ = _mask_inter(a, b)
+    return inter / (area_a[:, None] + eps)
+
+
+def _join_contours(contours):
+    """Concatenate several outer contours into one closed walk: each next contour starts at its
+    vertex nearest to the previous contour's start, and the walk returns there afterwards, so a
+    single polygon row can still describe a split object."""
+    pts = [c.reshape(-1, 2).astype(np.float32) for c in contours]
+    out = [pts[0], pts[0][:1]]
+    anchor = pts[0][0]
+    for p in pts[1:]:
+        k = int(np.argmin(((p - anchor) ** 2).sum(1)))
+        p = np.roll(p, -k, axis=0)
+        out += [p, p[:1], anchor[None]]
+    return np.concatenate(out)
+
+
+def masks2polygons(masks, strategy: str = "largest") -> list:
+    """Outer contours of binary masks ``[n, H, W]`` as ``(k, 2)`` float32 xy arrays (pixels).
+
+    strategy ``"largest"``: the contour with the largest area; ``"all"``: all outer contours
+    joined into one walk. An empty mask gives a ``(0, 2)`` array.
+    """
+    if isinstance(masks, torch.Tensor):
+        masks = masks.detach().cpu().numpy()
+    out = []
+    for m in np.asarray(masks).astype(np.uint8):
+        cs = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
+        if not cs:
+            out.append(np.zeros((0, 2), np.float32))
+        elif strategy == "all" and len(cs) > 1:
+            out.append(_join_contours(cs))
+        else:
+            c = max(cs, key=lambda c: (cv2.contourArea(c), len(c)))
+            out.append(c.reshape(-1, 2).astype(np.float32))
+    return out
+
+
+def polygons2mask(polygons, shape) -> np.ndarray:
+    """Rasterise xy polygons (pixels) into one ``uint8 [H, W]`` mask (1 inside)."""
+    m = np.zeros(shape[:2], np.uint8)
+    polys = [np.round(np.asarray(p, np.float32).reshape(-1, 2)).astype(np.int32) for p in polygons if len(p)]
+    if polys:
+        cv2.fillPoly(m, polys, 1)
+    return m
