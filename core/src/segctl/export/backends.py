@@ -65,7 +65,7 @@ class ModuleBackend(Backend):
     def __init__(self, model: Any, device: str = "cpu", session: Any = None):
         from .metadata import model_names, model_strides
 
-        self.model = model.eval()
+        self.model = model.train(False)
         self.device = str(device)
         strides = model_strides(model)
         self.metadata = {"task": str(getattr(model, "task", "segment")), "names": model_names(model),

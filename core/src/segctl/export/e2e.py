@@ -109,4 +109,4 @@ def end2end(model: Any, args: dict, nc: int):
     pre_k = 0 if args.get("dynamic") else max(1000, int(args.get("max_det", 300)))
     return cls(model, nc=nc, conf=args.get("conf", 0.25), iou=args.get("iou", 0.7),
                max_det=args.get("max_det", 300), retina_masks=args.get("retina_masks", False),
-               pre_k=pre_k).eval()
+               pre_k=pre_k).train(False)

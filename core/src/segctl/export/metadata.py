@@ -98,9 +98,18 @@ def normalise(meta: dict) -> dict:
 
 
 # ------------------------------------------------------------------ string maps (ONNX metadata_props)
+def names_literal(names: dict) -> str:
+    """``{0: "circle", 1: "ring"}``: integer keys, readable as a Python literal *and* as YAML, the
+    form downstream YOLOv8 tools parse (JSON would turn the keys into strings)."""
+    return "{" + ", ".join(f"{int(k)}: {json.dumps(str(v))}" for k, v in names.items()) + "}"
+
+
 def to_props(meta: dict) -> dict[str, str]:
-    """One string per key: strings as they are, everything else as JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(_plain(v)) for k, v in meta.items()}
+    """One string per key: strings as they are, ``names`` as :func:`names_literal`, the rest JSON."""
+    out = {k: v if isinstance(v, str) else json.dumps(_plain(v)) for k, v in meta.items()}
+    if isinstance(meta.get("names"), dict):
+        out["names"] = names_literal(meta["names"])
+    return out
 
 
 def from_props(props: dict[str, str]) -> dict:

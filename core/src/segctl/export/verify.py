@@ -13,6 +13,7 @@ detection must be found in the artifact (same class, box IoU >= 0.9), masks comp
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..errors import ExportError
@@ -158,7 +159,12 @@ def verify_artifact(artifact: Any, model: Any, args: dict, session: Any, *, tole
         if param is not None:
             x = x.to(param.device)
         ref = reference(model, x, args, nc)
-        out = runner(x)
+        try:
+            out = runner(x)
+        except Exception as e:  # noqa: BLE001 - a runtime failure is a verification failure, reported as such
+            first = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
+            samples.append({"input": list(x.shape), "passed": False, "error": f"{type(e).__name__}: {first}"})
+            continue
         res = compare_nms(ref, out, tolerance) if args.get("nms") else compare_raw(ref, out, nc, tolerance)
         samples.append({"input": list(x.shape), **res})
     parity = {
@@ -168,10 +174,15 @@ def verify_artifact(artifact: Any, model: Any, args: dict, session: Any, *, tole
         "tolerance": dict(tolerance),
         "samples": samples,
     }
+    errors = [f"input {s['input']}: {s['error']}" for s in samples if s.get("error")]
+    if errors:
+        parity["error"] = "; ".join(errors)
     if not parity["passed"] and args.get("verify", "fail") == "fail":
+        why = (f"the artifact failed to run ({parity['error']})" if errors else
+               f"output differs from PyTorch beyond tolerance (max abs diff {parity['max_abs_diff']:.3g}, "
+               f"mask IoU {parity['mask_iou']:.4f}; tolerance {tolerance})")
         raise ExportError(
-            f"{artifact}: output differs from PyTorch beyond tolerance (max abs diff {parity['max_abs_diff']:.3g}, "
-            f"mask IoU {parity['mask_iou']:.4f}; tolerance {tolerance})",
+            f"{Path(artifact).name}: {why}",
             hint="pass verify=warn to keep the artifact anyway, or try another opset/precision",
         )
     return parity

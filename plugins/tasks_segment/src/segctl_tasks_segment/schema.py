@@ -86,7 +86,7 @@ OPTIONS = [
     O("workspace", None, "float", "TensorRT workspace in GiB", (E,), nullable=True),
     O("nms", False, "bool", "end-to-end graph with NMS and mask assembly inside", (E,)),
     O("output", None, "str", "artifact path (default next to the model, named after its stem)", (E,), nullable=True),
-    O("verify", "error", "str", "after export, compare with PyTorch: error, warn or off", (E,), choices=("error", "warn", "off")),
+    O("verify", True, "bool|str", "after export, run the artifact and compare with PyTorch: true (fail beyond tolerance), warn, or false", (E,), choices=("fail", "warn", "off")),
     # ---- hyper-parameters
     O("lr0", 0.01, "float", "initial learning rate (SGD 1e-2, Adam 1e-3)", (T,)),
     O("lrf", 0.01, "float", "final learning rate as a fraction of lr0", (T,)),

@@ -1,0 +1,148 @@
+"""``segctl benchmark``: export to every available format, verify, validate and time each one.
+
+Why one table: choosing a deployment format is a trade of size, speed and accuracy, and the
+numbers are only comparable when measured in the same run on the same machine. A format whose
+plugin is installed but whose runtime is missing is listed with its install command; a format
+that fails to export, verify or validate gets its own error in its row and the run goes on.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import SegctlError, UsageError
+from .chain import registered
+
+COLUMNS = ("format", "status", "size_mb", "mask_map50_95", "box_map50_95", "ms_per_image", "max_abs_diff", "path", "error")
+
+
+def _size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return round(sum(p.stat().st_size for p in files) / 1e6, 2)
+
+
+def _time(backend: Any, imgsz: list[int], runs: int) -> float:
+    """Median ms per image of ``runs`` batch-1 forwards after two warm-up calls."""
+    import torch
+
+    x = torch.rand((1, 3, *imgsz), generator=torch.Generator().manual_seed(0))
+    if str(getattr(backend, "device", "cpu")).startswith("cuda"):
+        x = x.to(backend.device)
+    for _ in range(2):
+        backend(x)
+    times = []
+    for _ in range(max(1, runs)):
+        t0 = time.perf_counter()
+        backend(x)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(sorted(times)[len(times) // 2], 2)
+
+
+def _val(path: Path, data: Any, imgsz: int, device: str, session: Any) -> tuple[float | None, float | None]:
+    from ..model import Model
+
+    metrics = Model(str(path), session=session).val(data=data, imgsz=imgsz, device=device, batch=1, plots=False)
+    seg, box = getattr(metrics, "seg", None), getattr(metrics, "box", None)
+    return (round(float(seg.map) * 100, 2) if seg is not None else None,
+            round(float(box.map) * 100, 2) if box is not None else None)
+
+
+def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: Any = None, formats=None, *,
+              device: str = "cpu", half: bool = False, runs: int = 10, csv_path: str | Path | None = None,
+              show: bool = True) -> list[dict]:
+    """Benchmark ``model`` (a ``.pt``) in PyTorch and every registered export format.
+
+    :param formats: names to include (default: all registered).
+    :param data: dataset for val (skipped when ``None``).
+    :return: one dict per format with :data:`COLUMNS`; also printed as a table and saved as CSV
+        (``csv_path``, default ``<model dir>/<stem>_benchmark.csv``).
+    """
+    from ..session import Session
+    from .backends import load_backend
+    from .run import export
+
+    session = session or Session.create()
+    model = Path(model)
+    if not model.is_file():
+        raise UsageError(f"benchmark needs a model file; {model} not found", hint="segctl benchmark model=best.pt data=...")
+    specs = sorted(registered(session, "exporters"), key=lambda s: s.name)
+    if formats:
+        wanted = {f.strip().lower() for f in ([formats] if isinstance(formats, str) else formats) for f in f.split(",")}
+        specs = [s for s in specs if s.name in wanted or set(getattr(s, "aliases", ())) & wanted]
+    rows = [_row("pytorch", model, lambda: model, data, imgsz, device, session, load_backend, runs, verify=False)]
+    for spec in specs:
+        if not spec.available:
+            rows.append({"format": spec.name, "status": "missing deps", "error": spec.install_hint()})
+            continue
+        args = {"format": spec.name, "imgsz": imgsz, "device": device, "verify": "warn"}
+        if half and "half" in spec.options:
+            args["half"] = True
+        rows.append(_row(spec.name, model, lambda a=args: export(model, session, **a), data, imgsz, device, session,
+                         load_backend, runs, verify=True))
+    rows = [{c: r.get(c) for c in COLUMNS} for r in rows]
+    out = Path(csv_path) if csv_path else model.with_name(model.stem + "_benchmark.csv")
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    if show:
+        _print(rows, out)
+    return rows
+
+
+def _row(name, model, make, data, imgsz, device, session, load_backend, runs, verify) -> dict:
+    row: dict[str, Any] = {"format": name}
+    try:
+        path = Path(make())
+        row.update(path=str(path), size_mb=_size_mb(path))
+        backend = load_backend(path, session, device=device)
+        parity = backend.metadata.get("parity") or {}
+        if verify:
+            row["max_abs_diff"] = parity.get("max_abs_diff")
+        row["ms_per_image"] = _time(backend, [imgsz, imgsz], runs)
+        row["status"] = "ok" if parity.get("passed", True) else "not verified"
+    except SegctlError as e:
+        return {**row, "status": "failed", "error": e.message}
+    except Exception as e:  # noqa: BLE001 - one format's failure must not stop the others
+        return {**row, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+    if data is not None:
+        try:
+            row["mask_map50_95"], row["box_map50_95"] = _val(path, data, imgsz, device, session)
+        except Exception as e:  # noqa: BLE001 - shown in the row, the run goes on
+            row["status"] = "val failed"
+            row["error"] = str(getattr(e, "message", e)).splitlines()[0] if str(e) else type(e).__name__
+    return row
+
+
+def _print(rows: list[dict], csv_path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="segctl benchmark")
+    for col in ("format", "status", "size MB", "mask mAP50-95", "ms/image", "max abs diff", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
+        color = {"ok": "green", "missing deps": "yellow"}.get(r["status"] or "", "red")
+        table.add_row(r["format"], f"[{color}]{r['status']}[/]", fmt(r["size_mb"], ".1f"), fmt(r["mask_map50_95"], ".2f"),
+                      fmt(r["ms_per_image"], ".1f"), fmt(r["max_abs_diff"], ".1e"), r["error"] or "")
+    console = Console()
+    console.print(table)
+    console.print(f"saved {csv_path}")
+
+
+def run_benchmark_cli(session: Any, args: dict) -> list[dict]:
+    """``segctl benchmark model=best.pt data=... imgsz=640 [formats=onnx,torchscript] [device=cpu] [half]``."""
+    args = dict(args)
+    model = args.pop("model", None)
+    if not model:
+        raise UsageError("benchmark needs model=PATH", hint="segctl benchmark model=best.pt data=shapes-seg imgsz=320")
+    known = {"data", "imgsz", "formats", "format", "device", "half", "runs", "csv"}
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise UsageError(f"unknown benchmark option(s): {', '.join(unknown)}", hint=f"options: {', '.join(sorted(known))}")
+    return benchmark(model, data=args.get("data"), imgsz=int(args.get("imgsz", 640)), session=session,
+                     formats=args.get("formats") or args.get("format"), device=str(args.get("device", "cpu")),
+                     half=bool(args.get("half", False)), runs=int(args.get("runs", 10)), csv_path=args.get("csv"))

@@ -1,0 +1,179 @@
+"""``export(model, session, **args)``: the one entry point used by ``Model.export`` and the CLI.
+
+Why the core does this and not each plugin: every format needs the same guarantees — options
+checked before any work, missing runtimes reported with the install command, the ``after=`` chain
+exported first, a model that yields NaN refused, the source never overwritten, the artifact
+written under a temporary name and renamed only once it has verified (a killed export leaves
+either the complete artifact or nothing), and ``segctl_on_export_end`` emitted last.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExportError, SegctlError, UsageError
+from .chain import registered, resolve_chain
+from .options import COMMON, check_available, validate
+
+TMP_PREFIX = ".segctl-export-"
+
+
+def load_model(source: Any, session: Any, device: str = "cpu") -> tuple[Any, Path | None]:
+    """``(module, source_path)`` ready to trace: a deep copy in eval mode, fp32, on ``device``,
+    fused when the model supports it (the caller's model is never modified)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise UsageError(f"model file not found: {path}", hint="export needs model=PATH to a .pt/.safetensors/.yaml")
+        if path.suffix in (".yaml", ".yml"):
+            from ..nn.registry_helpers import build_from_session
+
+            module = build_from_session(str(path), session)
+        elif path.suffix in (".pt", ".pth", ".safetensors"):
+            from ..nn.registry_helpers import load_model_from_session
+
+            module, _ = load_model_from_session(path, session)
+        else:
+            raise UsageError(f"cannot export {path.name}: only .pt, .safetensors and .yaml models can be exported",
+                             hint="export from the PyTorch checkpoint, not from an exported artifact")
+    else:
+        module, path = copy.deepcopy(source), None
+        src = getattr(source, "pt_path", None) or getattr(source, "source", None)
+        if isinstance(src, (str, os.PathLike)) and Path(src).suffix in (".pt", ".pth", ".safetensors", ".yaml"):
+            path = Path(src)
+    module = module.float().train(False).to(device)
+    if hasattr(module, "fuse") and not getattr(module, "fused", False):
+        module.fuse()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    prepare_for_trace(module)
+    return module, path
+
+
+def prepare_for_trace(module: Any) -> None:
+    """Drop shape-keyed caches (the detection head's anchors) so a trace records how they are
+    computed instead of baking the last ones in as constants (which would break ``dynamic``)."""
+    for m in module.modules():
+        if hasattr(m, "_anchor_key"):
+            m._anchor_key = None
+
+
+def output_path(spec: Any, source: Path | None, args: dict) -> Path:
+    """``args['output']`` or ``<dir of model>/<stem><suffix>`` (``model.onnx`` in the working
+    directory for an in-memory model without a file). Never the source file itself."""
+    if args.get("output"):
+        out = Path(args["output"]).expanduser()
+    elif source is not None:
+        out = source.with_name(source.stem + spec.suffix)
+    else:
+        out = Path.cwd() / ("model" + spec.suffix)
+    if source is not None and out.resolve() == source.resolve():
+        raise UsageError(f"export output {out} is the source model; refusing to overwrite it",
+                         hint="choose another output=... path")
+    return out
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move ``tmp`` to ``out`` atomically (a folder: the old one is moved aside first)."""
+    if tmp.is_dir():
+        old = None
+        if out.exists():
+            old = out.with_name(f"{TMP_PREFIX}old-{uuid.uuid4().hex[:8]}-{out.name}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        if out.is_dir():
+            raise UsageError(f"export output {out} is a folder", hint="choose a file name with output=...")
+        os.replace(tmp, out)
+    companion = tmp.with_name(tmp.name + ".metadata.yaml")
+    if companion.exists():
+        os.replace(companion, out.with_name(out.name + ".metadata.yaml"))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+    companion = path.with_name(path.name + ".metadata.yaml")
+    if companion.exists():
+        companion.unlink()
+
+
+def export_one(spec: Any, module: Any, source: Path | None, args: dict, session: Any, deps: dict[str, Path]) -> Path:
+    """Export ``module`` to one format (its ``after=`` artifacts already in ``deps``)."""
+    from .metadata import build_metadata
+
+    cls = spec.load()
+    exporter = cls(spec, session)
+    out = output_path(spec, source, args)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex[:8]}-{out.name}")
+    meta = build_metadata(module, args, spec.name)
+    who = f"exporter {spec.name!r} (plugin {spec.plugin or '?'} {spec.dist} {spec.version})".replace("  ", " ")
+    try:
+        try:
+            prepare_for_trace(module)
+            written = Path(exporter.export(module, tmp, args, deps, meta) or tmp)
+        except SegctlError:
+            raise
+        except Exception as e:  # noqa: BLE001 - attributed to the plugin that raised
+            raise ExportError(f"{who} failed: {type(e).__name__}: {e}",
+                              hint="run with --debug for the traceback; report it to the plugin's authors") from e
+        if written != tmp:
+            raise ExportError(f"{who} wrote {written} instead of the path it was given ({tmp})")
+        if args.get("verify", "fail") != "off":
+            meta["parity"] = exporter.verify(tmp, module, args, meta)
+            exporter.write_metadata(tmp, meta)
+        _replace(tmp, out)
+    except BaseException:
+        _remove(tmp)
+        raise
+    _report(spec.name, out, meta.get("parity"))
+    if session is not None:
+        session.emit("on_export_end", exporter=exporter, path=out, metadata=meta)
+    return out
+
+
+def _report(name: str, out: Path, parity: dict | None) -> None:
+    from rich.console import Console
+
+    msg = f"[bold]{name}[/]: {out}"
+    if parity:
+        state = "[green]verified[/]" if parity["passed"] else "[yellow]NOT within tolerance[/]"
+        msg += f" ({state}: max abs diff {parity['max_abs_diff']:.2e}, mask IoU {parity['mask_iou']:.4f})"
+    Console(stderr=True).print(msg, highlight=False)
+
+
+def export(model: Any, session: Any, **args: Any) -> Path:
+    """Export ``model`` (a ``.pt``/``.safetensors``/``.yaml`` path or an ``nn.Module``) and return the
+    artifact path. ``args``: ``format`` (default ``torchscript``) and the format's options
+    (``imgsz``, ``batch``, ``half``, ``dynamic``, ``nms``, ``output``, ``verify``=true|warn|false ...).
+
+    :raises UsageError: unknown format/option, bad value, output equal to the source.
+    :raises MissingDependencyError: the format's runtime is not installed (exit 3, install hint).
+    :raises ExportError: the export failed, the model yields NaN, or the artifact did not verify.
+    """
+    from .verify import check_finite
+
+    args = dict(args)
+    args.pop("model", None)
+    fmt = str(args.pop("format", None) or "torchscript")
+    chain = resolve_chain(fmt, registered(session, "exporters"))
+    target = chain[-1]
+    opts = validate(target, args)
+    for spec in chain:
+        check_available(spec)
+    module, source = load_model(model, session, opts["device"])
+    check_finite(module, opts)
+    deps: dict[str, Path] = {}
+    for spec in chain[:-1]:
+        dep_args = {k: v for k, v in opts.items() if k in spec.options or (k in COMMON and k != "output")}
+        deps[spec.name] = export_one(spec, module, source, validate(spec, dep_args), session, deps)
+    return export_one(target, module, source, opts, session, deps)

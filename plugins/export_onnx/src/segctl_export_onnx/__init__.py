@@ -1,0 +1,1 @@
+"""segctl plugin: ONNX exporter and ONNX Runtime backend."""

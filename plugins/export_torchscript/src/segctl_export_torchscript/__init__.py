@@ -1,0 +1,1 @@
+"""segctl plugin: TorchScript exporter and backend."""
