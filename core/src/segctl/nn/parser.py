@@ -131,7 +131,7 @@ class GraphModel(nn.Module):
         self.names = names
         self.nc = nc
         self.task = task
-        self.stride = torch.tensor([32.0])
+        self.stride = torch.tensor([32.0], device="cpu")
 
     @property
     def head(self) -> nn.Module:
@@ -272,7 +272,7 @@ def _init_stride(model: GraphModel, ch: int) -> None:
     feats = seen[0] if seen else None
     feats = feats if isinstance(feats, (list, tuple)) else [feats]
     if all(isinstance(t, torch.Tensor) and t.dim() == 4 for t in feats):
-        model.stride = torch.tensor([DUMMY_STRIDE_SIZE / t.shape[-2] for t in feats], dtype=torch.float32)
+        model.stride = torch.tensor([DUMMY_STRIDE_SIZE / t.shape[-2] for t in feats], dtype=torch.float32, device="cpu")
     head = model.head
     if hasattr(head, "stride"):
         head.stride = model.stride.clone()
