@@ -23,6 +23,14 @@ class Model:
                  session: Session | None = None, verbose: bool = False):
         self.session = session or Session.create()
         self.source = str(model)
+        src = Path(self.source)
+        if src.suffix in _CKPT and not src.exists() or self.source.startswith(("http://", "https://")):
+            resolved = self.session.resolve_uri(self.source, "weights")
+            if resolved:
+                self.source = str(resolved)
+            elif not src.exists():
+                raise UsageError(f"model file not found: {self.source}",
+                                 hint=f"check the path, or train from a config: model={src.stem}.yaml")
         self._module = None
         self._ckpt: dict | None = None
         self.overrides: dict[str, Any] = {}
@@ -52,9 +60,7 @@ class Model:
                 return layer.task
         elif src.suffix in _CKPT and src.is_file():
             return str(self.checkpoint.get("task") or (tasks[0] if tasks else "segment"))
-        elif not src.exists() and src.suffix in _YAML + _CKPT:
-            if src.suffix in _CKPT:
-                return "segment" if "-seg" in src.stem or not tasks else tasks[0]
+        elif not src.exists() and src.suffix in _YAML:
             raise UsageError(f"model not found: {self.source}",
                              hint="known configs: " + ", ".join(self.session.registry.names("models")))
         if len(tasks) == 1:

@@ -54,3 +54,13 @@ def segctl_read_checkpoint(path, unsafe_globals):
     if not is_ultralytics(unsafe_globals):
         return None
     return read_ultralytics(path)
+
+
+@hookimpl
+def segctl_resolve_uri(uri, kind, session):
+    """Named YOLOv8 weights (``yolov8n-seg.pt``) and http(s) URLs: weights dir, else download."""
+    if kind != "weights":
+        return None
+    from .weights import resolve
+
+    return resolve(str(uri))
