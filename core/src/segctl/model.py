@@ -158,7 +158,7 @@ class Model:
         return self
 
     def info(self, detailed: bool = False, imgsz: int = 640):
-        return self.model.info(verbose=detailed, imgsz=imgsz)
+        return self.model.info(verbose=True, imgsz=imgsz)
 
     def fuse(self):
         self.model.fuse()
