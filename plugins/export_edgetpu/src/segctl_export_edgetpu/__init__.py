@@ -1,0 +1,1 @@
+"""segctl plugin: Edge TPU exporter (full-integer TFLite + edgetpu_compiler)."""

@@ -1,0 +1,24 @@
+"""Entry point of the Edge TPU plugin: registers the ``edgetpu`` exporter and backend (specs only)."""
+from segctl import hookimpl
+from segctl.specs import BackendSpec, ExporterSpec
+
+OPTIONS = ("imgsz", "batch", "data", "fraction", "device")
+INSTALL = "pip install segctl-export-edgetpu  # plus the edgetpu_compiler binary, see docs/export-tensorflow.md"
+
+
+@hookimpl
+def segctl_register_exporters():
+    return [ExporterSpec(
+        name="edgetpu", aliases=("coral",), target="segctl_export_edgetpu.exporter:EdgeTpuExporter",
+        requires=("tensorflow",), install=INSTALL, suffix="_edgetpu.tflite", options=OPTIONS,
+        after=("saved_model",), backend="edgetpu",
+        description="Coral Edge TPU: full-integer TFLite (calibrated on data=) compiled by edgetpu_compiler",
+    )]
+
+
+@hookimpl
+def segctl_register_backends():
+    return [BackendSpec(
+        name="edgetpu", target="segctl_export_edgetpu.backend:EdgeTpuBackend", requires=("numpy",), install=INSTALL,
+        suffixes=("_edgetpu.tflite",), description="runs *_edgetpu.tflite on a Coral device (libedgetpu delegate)",
+    )]

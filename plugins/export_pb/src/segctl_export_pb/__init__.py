@@ -1,0 +1,1 @@
+"""segctl plugin: frozen TensorFlow GraphDef (.pb) exporter and backend."""

@@ -1,0 +1,1 @@
+"""segctl plugin: TensorFlow SavedModel exporter (ONNX -> onnx2tf) and TensorFlow backend."""

@@ -1,0 +1,31 @@
+"""Shared fixtures: one SavedModel of the tiny stand-in model per test session (the conversion is
+the slow part, so TFLite variants are all converted from the same one)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tf_workdir(tmp_path_factory):
+    """A working directory for exports of in-memory models (their ONNX step lands in the cwd)."""
+    path = tmp_path_factory.mktemp("tflite")
+    old = os.getcwd()
+    os.chdir(path)
+    yield path
+    os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def session():
+    from segctl.session import Session
+
+    return Session.create()
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    from segctl.export.testing import tiny_model
+
+    return tiny_model(nc=3)

@@ -1,0 +1,76 @@
+"""TFLite export + LiteRT backend: fp32 parity, fp16, int8 calibrated on data=, metadata embedded."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("onnx2tf")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from segctl.errors import UsageError  # noqa: E402
+from segctl.export.backends import load_backend  # noqa: E402
+from segctl.export.run import export  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fp32(tf_workdir, session, tiny):
+    return export(tiny, session, format="tflite", imgsz=64, output=str(tf_workdir / "m.tflite"))
+
+
+def test_fp32_matches_torch_and_carries_metadata(fp32, session, tiny):
+    from segctl_export_tflite import flatbuffer_meta
+
+    meta = flatbuffer_meta.read(fp32.read_bytes())
+    assert meta["names"] == {0: "class0", 1: "class1", 2: "class2"}
+    assert meta["imgsz"] == [64, 64] and meta["parity"]["passed"]
+    assert meta["parity"]["max_abs_diff"] < 1e-3
+    backend = load_backend(fp32, session)
+    x = torch.rand(3, 3, 64, 64)  # batch 3 through a batch-1 model: run in chunks
+    pred, proto = backend(x)
+    with torch.no_grad():
+        rp, rq = tiny(x)
+    assert pred.shape == rp.shape and proto.shape == rq.shape
+    assert torch.allclose(pred, rp, atol=1e-3, rtol=1e-3) and torch.allclose(proto, rq, atol=1e-3, rtol=1e-3)
+
+
+def test_wrong_image_size_is_a_usage_error(fp32, session):
+    with pytest.raises(UsageError, match="64x64"):
+        load_backend(fp32, session)(torch.rand(1, 3, 96, 96))
+
+
+def test_fp16_weights_verify(tf_workdir, session, tiny, fp32):
+    out = export(tiny, session, format="tflite", imgsz=64, half=True, output=str(tf_workdir / "m16.tflite"))
+    assert out.stat().st_size < 0.7 * fp32.stat().st_size
+    assert load_backend(out, session).metadata["half"] is True
+
+
+def test_int8_needs_data():
+    from segctl_export_tflite.calibration import calibration_batches
+
+    with pytest.raises(UsageError, match="data="):
+        calibration_batches({"int8": True, "imgsz": [64, 64]}, None)
+
+
+def test_int8_calibrated_on_dataset(tf_workdir, session, tiny, tiny_dataset, fp32):
+    out = export(tiny, session, format="tflite", imgsz=64, int8=True, data=str(tiny_dataset), fraction=0.5,
+                 output=str(tf_workdir / "m8.tflite"))
+    backend = load_backend(out, session)
+    assert backend.metadata["int8"] is True and "note" in backend.metadata["parity"]
+    x = torch.rand(1, 3, 64, 64)
+    pred, _ = backend(x)
+    with torch.no_grad():
+        ref, _ = tiny(x)
+    # quantised, but in the same units: boxes within a few pixels on average
+    assert float((pred[:, :4] - ref[:, :4]).abs().mean()) < 4.0
+    assert np.isfinite(pred.numpy()).all()
+
+
+def test_letterbox_keeps_aspect_ratio():
+    from segctl_export_tflite.calibration import PAD, letterbox
+
+    img = np.zeros((20, 40, 3), np.uint8)
+    out = letterbox(img, [64, 64])
+    assert out.shape == (64, 64, 3)
+    assert (out[:16] == PAD).all() and (out[16:48] == 0).all() and (out[48:] == PAD).all()
