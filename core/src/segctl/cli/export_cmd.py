@@ -10,21 +10,17 @@ from .render import console
 
 
 def formats_table(session: Session) -> Table:
+    """One row per registered exporter: available here, or the command that makes it available."""
     table = Table(title="export formats")
     for col in ("format", "argument", "suffix", "builds on", "available", "install / reason"):
         table.add_column(col, overflow="fold")
     for spec in sorted(session.registry.all("exporters"), key=lambda s: s.name):
         missing = spec.missing()
-        reason = ""
-        if not missing:
-            probe = getattr(spec, "description", "")
-            reason = probe if probe.startswith("not available") else ""
-        ok = not missing and not reason
-        table.add_row(spec.description.split(":")[0] if spec.description and not reason else spec.name,
-                      f"format={spec.name}" + (f" ({', '.join(spec.aliases)})" if spec.aliases else ""),
-                      spec.suffix, ", ".join(spec.after) or "-",
-                      "[green]yes[/]" if ok else "[red]no[/]",
-                      reason or (spec.install_hint() if missing else ""))
+        note = spec.description if spec.description.startswith("not available") else ""
+        hint = f"needs {', '.join(missing)}: " + spec.install_hint().replace("  # ", " (") + \
+            (")" if "  # " in spec.install_hint() else "") if missing else ""
+        table.add_row(spec.name, f"format={spec.name}", spec.suffix, ", ".join(spec.after) or "-",
+                      "[red]no[/]" if missing or note else "[green]yes[/]", note or hint)
     return table
 
 
