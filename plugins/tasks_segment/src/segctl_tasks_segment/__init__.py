@@ -1,0 +1,1 @@
+"""segctl plugin: the instance-segmentation task: train, val, predict."""

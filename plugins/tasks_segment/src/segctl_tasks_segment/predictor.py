@@ -1,0 +1,246 @@
+"""The segment predictor: frames in, :class:`Results` out, for every backend.
+
+Pipeline per batch: letterbox (minimal stride padding for dynamic models, fixed size for static
+exported graphs) → backend → NMS → masks (at the letterboxed input size, or at the original size
+with ``retina_masks=True``) → ``Results`` with boxes in original pixels. Outputs (annotated images
+or videos, YOLO label files, crops) go to ``runs/segment/predict[N]/``, made only when something
+is saved. ``stream=True`` yields results one by one so memory stays bounded on long videos.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import progress
+from .sources import Frame, batched, iter_frames
+
+
+class SegmentPredictor:
+    """``SegmentPredictor(cfg, session)(source, stream=False)`` → list (or generator) of Results."""
+
+    def __init__(self, cfg: dict, session):
+        from segctl.export import load_backend
+
+        from .ddp import select_device
+
+        self.cfg = dict(cfg)
+        self.session = session
+        self.device = select_device(self.cfg)
+        src = cfg.get("model_object") if cfg.get("model_object") is not None else cfg.get("model")
+        if src is None:
+            from segctl.errors import UsageError
+
+            raise UsageError("no model given to predict with", hint="pass model=best.pt (or an exported artifact)")
+        self.backend = load_backend(src, session, device=str(self.device))
+        self.half = bool(cfg.get("half")) and self.device.type == "cuda"
+        if self.half and hasattr(self.backend, "model") and isinstance(self.backend.model, torch.nn.Module):
+            self.backend.model.half()
+            self.backend.fp16 = True
+        meta = getattr(self.backend, "metadata", {}) or {}
+        self.dynamic = bool(meta.get("dynamic", True))
+        self.names = dict(self.backend.names)
+        st = self.backend.stride
+        self.stride = int(max(st)) if hasattr(st, "__iter__") else int(st or 32)
+        self.imgsz = self._imgsz(cfg.get("imgsz"), meta)
+        self.conf = 0.25 if cfg.get("conf") is None else float(cfg["conf"])
+        if cfg.get("augment"):
+            warnings.warn("augment=True (test-time augmentation) is not applied to segmentation models; "
+                          "predicting without it", stacklevel=2)
+        self.save_dir: Path | None = None
+        self.seen = 0
+        self.dt = [0.0, 0.0, 0.0]
+        self._writers: dict = {}
+
+    def _imgsz(self, imgsz, meta) -> tuple[int, int]:
+        if not self.dynamic and meta.get("imgsz"):
+            mi = meta["imgsz"]
+            return (int(mi[0]), int(mi[-1])) if isinstance(mi, (list, tuple)) else (int(mi), int(mi))
+        if imgsz is None:
+            imgsz = 640
+        if isinstance(imgsz, (list, tuple)):
+            h, w = (int(imgsz[0]), int(imgsz[-1]))
+        else:
+            h = w = int(imgsz)
+        s = self.stride
+        return max(-(-h // s) * s, s), max(-(-w // s) * s, s)
+
+    # ------------------------------------------------------------------ public
+    def __call__(self, source=None, stream: bool = False):
+        source = source if source is not None else self.cfg.get("source")
+        if source is None:
+            from .sources import default_source
+
+            source = default_source()
+        gen = self.stream(source)
+        return gen if stream else list(gen)
+
+    def stream(self, source):
+        """Generator of Results (one per image / video frame)."""
+        verbose = self.cfg.get("verbose", True)
+        bs = max(int(self.cfg.get("batch") or 1), 1) if self.dynamic else int(self.backend.metadata.get("batch", 1) or 1)
+        try:
+            for frames in batched(iter_frames(source, int(self.cfg.get("vid_stride") or 1)), bs):
+                results = self._predict_batch(frames)
+                self.session.emit("on_predict_batch_end", predictor=self, results=results)
+                for f, r in zip(frames, results):
+                    self.seen += 1
+                    self._write(f, r)
+                    if verbose:
+                        h, w = f.image.shape[:2]
+                        progress.console().print(f"{f.info}: {h}x{w} {r.verbose()}{r.speed['inference']:.1f}ms")
+                    yield r
+        finally:
+            for vw in self._writers.values():
+                vw.release()
+            self._writers.clear()
+        if verbose and self.seen:
+            n = self.seen
+            speed = {k: v * 1e3 / n for k, v in zip(("preprocess", "inference", "postprocess"), self.dt)}
+            progress.console().print(progress.speed_line(speed, (1, 3, *self._last_shape)))
+            if self.save_dir is not None:
+                progress.console().print(f"results saved to {self.save_dir}")
+
+    # ------------------------------------------------------------------ steps
+    def preprocess(self, images: list[np.ndarray]):
+        """Letterbox BGR images into a float RGB ``[B,3,H,W]`` tensor; returns it and each image's
+        ``ratio_pad`` in the batch contract's layout."""
+        from .data.augment import letterbox
+
+        same = len({im.shape for im in images}) == 1
+        auto = self.dynamic and same
+        out, ratio_pads = [], []
+        for im in images:
+            lb, r, (left, top), _ = letterbox(im, self.imgsz, auto=auto, stride=self.stride)
+            out.append(lb)
+            ratio_pads.append(((r, r), (float(left), float(top))))
+        arr = np.stack(out)[..., ::-1].transpose(0, 3, 1, 2)
+        x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)
+        x = x.half() if self.half else x.float()
+        return x / 255, ratio_pads
+
+    def postprocess(self, out, x, frames: list[Frame], ratio_pads) -> list:
+        """NMS and masks → one Results per frame (boxes in original pixels)."""
+        from .boxes import scale_boxes
+        from .masks_ops import process_masks, process_masks_native
+        from .ops import non_max_suppression
+        from .results import Results
+
+        cfg = self.cfg
+        in_shape = tuple(x.shape[2:])
+        if isinstance(out, dict):
+            return self._from_e2e(out, in_shape, frames, ratio_pads)
+        pred, proto = (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
+        if isinstance(proto, (list, tuple)):
+            proto = proto[-1]
+        dets = non_max_suppression(pred, conf=self.conf, iou=float(cfg.get("iou") or 0.7),
+                                   classes=_classes(cfg.get("classes")), agnostic=bool(cfg.get("agnostic_nms")),
+                                   max_det=int(cfg.get("max_det") or 300), nc=len(self.names))
+        results = []
+        for i, (det, f) in enumerate(zip(dets, frames)):
+            shape0 = f.image.shape[:2]
+            boxes_in = det[:, :4].float()
+            boxes = scale_boxes(in_shape, boxes_in.clone(), shape0, ratio_pad=ratio_pads[i])
+            masks = None
+            if proto is not None:
+                if cfg.get("retina_masks"):
+                    masks = process_masks_native(proto[i], det[:, 6:], boxes, shape0, ratio_pad=ratio_pads[i],
+                                                 input_shape=in_shape)
+                else:
+                    masks = process_masks(proto[i], det[:, 6:], boxes_in, in_shape, upsample=True)
+            data = torch.cat([boxes, det[:, 4:6].float()], 1)
+            results.append(Results(f.image, f.path, self.names, boxes=data, masks=masks))
+        return results
+
+    def _from_e2e(self, out: dict, in_shape, frames, ratio_pads) -> list:
+        """Results from an ``nms=True`` artifact (boxes/scores/classes/masks/num already final)."""
+        from .boxes import scale_boxes
+        from .results import Results
+
+        results = []
+        for i, f in enumerate(frames):
+            n = int(out["num"][i]) if "num" in out else len(out["scores"][i])
+            keep = out["scores"][i][:n] >= self.conf
+            boxes = scale_boxes(in_shape, out["boxes"][i][:n][keep].float().clone(), f.image.shape[:2],
+                                ratio_pad=ratio_pads[i])
+            data = torch.cat([boxes, out["scores"][i][:n][keep, None].float(),
+                              out["classes"][i][:n][keep, None].float()], 1)
+            masks = out["masks"][i][:n][keep] > 0.5 if "masks" in out else None
+            results.append(Results(f.image, f.path, self.names, boxes=data, masks=masks))
+        return results
+
+    def _predict_batch(self, frames: list[Frame]) -> list:
+        t0 = time.perf_counter()
+        x, ratio_pads = self.preprocess([f.image for f in frames])
+        t1 = time.perf_counter()
+        out = self.backend(x)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t2 = time.perf_counter()
+        results = self.postprocess(out, x, frames, ratio_pads)
+        t3 = time.perf_counter()
+        n = len(frames)
+        for k, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+            self.dt[k] += dt
+        speed = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
+                 "postprocess": (t3 - t2) * 1e3 / n}
+        for r in results:
+            r.speed = dict(speed)
+        self._last_shape = tuple(x.shape[2:])
+        return results
+
+    # ------------------------------------------------------------------ outputs
+    def _out_dir(self) -> Path:
+        if self.save_dir is None:
+            from .engine_setup import run_dir_for
+
+            self.save_dir = run_dir_for(self.cfg, "predict")
+        return self.save_dir
+
+    def _write(self, f: Frame, r) -> None:
+        cfg = self.cfg
+        save, save_txt, save_crop = bool(cfg.get("save")), bool(cfg.get("save_txt")), bool(cfg.get("save_crop"))
+        if not (save or save_txt or save_crop):
+            return
+        d = self._out_dir()
+        stem = Path(f.path).stem if not f.path.isdigit() else f"stream{f.path}"
+        fstem = stem if f.frame is None else f"{stem}_{f.frame}"
+        if save:
+            im = r.plot(conf=bool(cfg.get("show_conf", True)), labels=bool(cfg.get("show_labels", True)),
+                        boxes=bool(cfg.get("show_boxes", True)), line_width=cfg.get("line_width"))
+            if f.is_video:
+                self._video_write(d / f"{stem}.mp4", im, f.fps)
+                if cfg.get("save_frames"):
+                    import cv2
+
+                    (d / f"{stem}_frames").mkdir(exist_ok=True)
+                    cv2.imwrite(str(d / f"{stem}_frames" / f"{fstem}.jpg"), im)
+            else:
+                import cv2
+
+                name = Path(f.path).name if Path(f.path).suffix else f"{stem}.jpg"
+                cv2.imwrite(str(d / name), im)
+        if save_txt:
+            (d / "labels").mkdir(exist_ok=True)
+            r.save_txt(d / "labels" / f"{fstem}.txt", save_conf=bool(cfg.get("save_conf")))
+        if save_crop:
+            r.save_crop(d / "crops", file_name=fstem)
+
+    def _video_write(self, path: Path, im: np.ndarray, fps: float) -> None:
+        import cv2
+
+        vw = self._writers.get(path)
+        if vw is None:
+            h, w = im.shape[:2]
+            vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), max(fps, 1.0), (w, h))
+            self._writers[path] = vw
+        vw.write(im)
+
+
+def _classes(c):
+    if c is None:
+        return None
+    return [int(v) for v in (c if isinstance(c, (list, tuple)) else [c])]

@@ -1,0 +1,31 @@
+"""``SegmentTask``: the class the ``segment`` task spec points at (one method per mode).
+
+Each method takes the resolved configuration (a plain dict holding every schema key, plus
+``model_object``/``source``/``stream`` set by the Python facade) and the session, and hands off
+to the engine for that mode. Nothing heavy is imported until a method runs.
+"""
+from __future__ import annotations
+
+
+class SegmentTask:
+    """Instance segmentation: ``train``, ``val``, ``predict``."""
+
+    name = "segment"
+
+    def train(self, cfg: dict, session):
+        """Train; returns the trainer (``.best``, ``.last``, ``.metrics``, ``.save_dir``)."""
+        from .trainer import SegmentTrainer
+
+        return SegmentTrainer(cfg, session).train()
+
+    def val(self, cfg: dict, session):
+        """Validate ``cfg["model"]``; returns the metrics object (``.box``, ``.seg``, ``.speed``)."""
+        from .validator import SegmentValidator
+
+        return SegmentValidator(cfg, session).run()
+
+    def predict(self, cfg: dict, session):
+        """Predict on ``cfg["source"]``; a list of Results, or a generator when ``stream`` is true."""
+        from .predictor import SegmentPredictor
+
+        return SegmentPredictor(cfg, session)(cfg.get("source"), stream=bool(cfg.get("stream")))

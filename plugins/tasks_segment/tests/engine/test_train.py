@@ -1,0 +1,100 @@
+"""Training end to end (tiny: 8 images at 64 px, 1–3 epochs). Slow on a loaded 2-core machine."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from segctl_tasks_segment.task import SegmentTask
+from segctl_tasks_segment.trainer import SegmentTrainer
+
+from .conftest import base_cfg
+
+pytestmark = pytest.mark.slow
+SCRIPT = Path(__file__).with_name("_train_script.py")
+
+
+@pytest.fixture(scope="module")
+def trained(shapes_data, session, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cfg = base_cfg(model="yolov8n-seg.yaml", data=shapes_data, epochs=2, imgsz=64, batch=4, project=str(out),
+                   name="t", plots=True)
+    return SegmentTask().train(cfg, session)
+
+
+def test_train_writes_loadable_weights_and_outputs(trained):
+    d = trained.save_dir
+    for f in ("args.yaml", "results.csv", "results.png", "labels.jpg", "train_batch0.jpg"):
+        assert (d / f).exists(), f
+    rows = list(csv.DictReader(open(d / "results.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"train/seg_loss", "metrics/mAP50-95(M)", "lr/pg0"} <= set(rows[0])
+    for f in (trained.last, trained.best):
+        ck = torch.load(f, weights_only=True)  # plain data only
+        assert ck["epoch"] == -1 and ck["optimizer"] is None and ck["ema"] is None
+        assert all(v.dtype == torch.float16 for v in ck["model"].values() if v.is_floating_point())
+    assert trained.metrics is not None and "metrics/mAP50(M)" in trained.metrics.results_dict
+
+
+def test_resume_of_finished_run_is_refused(trained, session):
+    from segctl.errors import CheckpointError
+
+    cfg = base_cfg(model="yolov8n-seg.yaml", data="unused", resume=str(trained.last))
+    with pytest.raises(CheckpointError, match="already finished"):
+        SegmentTask().train(cfg, session)
+
+
+def test_nan_loss_is_skipped_reported_and_never_saved(shapes_data, session, tmp_path, monkeypatch):
+    bad = {1, 2, 3}  # 2 batches per epoch: three in a row across the epoch boundary (EMA restore too)
+
+    def hook(self, loss, epoch, i):
+        return loss * float("nan") if epoch * self.nb + i in bad else loss
+
+    monkeypatch.setattr(SegmentTrainer, "_loss_hook", hook)
+    cfg = base_cfg(model="yolov8n-seg.yaml", data=shapes_data, epochs=2, imgsz=64, batch=4, project=str(tmp_path),
+                   name="n", val=False)
+    with pytest.warns(RuntimeWarning) as rec:
+        tr = SegmentTask().train(cfg, session)
+    msgs = [str(w.message) for w in rec]
+    assert sum("non-finite loss" in m for m in msgs) == 3
+    assert any("restored from the EMA" in m for m in msgs)
+    assert tr.skipped_steps == 3
+    ck = torch.load(tr.last, weights_only=True)
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+    assert tr.epoch == 1  # training went on after the restore
+
+
+def test_sigkill_mid_epoch_then_resume_finishes(shapes_data, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(SCRIPT), shapes_data, str(tmp_path), "3"]
+    r = subprocess.run(cmd + ["1"], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == -9, r.stderr[-2000:]
+    last = tmp_path / "r" / "weights" / "last.pt"
+    ck = torch.load(last, weights_only=True)
+    assert ck["epoch"] == 0 and ck["optimizer"] is not None  # epoch 1 finished, epoch 2 was killed
+    r = subprocess.run(cmd + ["-", str(last)], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "r" / "results.csv")))
+    assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
+    assert torch.load(last, weights_only=True)["epoch"] == -1
+    assert not list((tmp_path / "r" / "weights").glob(".*.tmp"))
+
+
+def test_ddp_two_cpu_processes_gloo(shapes_data, tmp_path):
+    """segctl launches 2 gloo processes (SEGCTL_NPROC=2): same weights on both, only rank 0 writes."""
+    env = dict(os.environ, SEGCTL_NPROC="2", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "segctl", "segment", "train", "model=yolov8n-seg.yaml", f"data={shapes_data}",
+           "epochs=1", "imgsz=64", "batch=4", "workers=0", "device=cpu", f"project={tmp_path}", "name=d",
+           "val=False", "plots=False"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
+    assert "weights identical on all 2 ranks" in r.stdout + r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+    assert (tmp_path / "d" / "weights" / "last.pt").exists()
+    assert len(list(csv.DictReader(open(tmp_path / "d" / "results.csv")))) == 1
