@@ -1,0 +1,1 @@
+"""segctl plugin: CoreML exporter and CoreML backend."""

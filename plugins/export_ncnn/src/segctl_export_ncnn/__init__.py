@@ -1,0 +1,1 @@
+"""segctl plugin: ncnn exporter (through PNNX) and ncnn backend."""

@@ -1,0 +1,1 @@
+"""segctl plugin: OpenVINO exporter and OpenVINO runtime backend."""

@@ -1,0 +1,1 @@
+"""segctl plugin: PaddlePaddle exporter (through X2Paddle) and Paddle Inference backend."""

@@ -1,0 +1,1 @@
+"""segctl plugin: TensorRT engine exporter and TensorRT runtime backend (NVIDIA GPUs only)."""
