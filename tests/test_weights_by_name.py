@@ -11,7 +11,7 @@ import pytest
 from segctl import YOLO
 from segctl.errors import UsageError
 
-FIXTURE = Path(__file__).resolve().parents[1] / "plugins/models_yolov8/tests/fixtures/yolov8n-seg-shapes.pt"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ultralytics" / "yolov8n-seg-shapes.pt"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from segctl.export import export
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ultralytics"  # shared, one copy
 
 
 @pytest.mark.slow

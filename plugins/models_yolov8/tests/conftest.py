@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "segctl_models_yolov8" / "configs"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ultralytics"  # shared, one copy
 LAYER_NAMES = ("Conv", "Bottleneck", "C2f", "SPPF", "Concat", "Upsample", "DFL", "Detect", "Proto", "Segment")
 
 

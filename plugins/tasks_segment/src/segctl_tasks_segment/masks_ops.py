@@ -40,18 +40,23 @@ def crop_masks(masks: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return masks * rows * cols
 
 
-def _threshold_in_boxes(probs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """``probs > 0.5`` restricted to the boxes, with in-place boolean ops (no float temporaries)."""
-    rows, cols = box_axes(boxes, probs.shape[-2], probs.shape[-1])
-    out = probs > 0.5
+def _threshold_in_boxes(logits: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """``sigmoid(logits) > 0.5`` (i.e. ``logits > 0``) restricted to the boxes, with in-place
+    boolean ops (no float temporaries)."""
+    rows, cols = box_axes(boxes, logits.shape[-2], logits.shape[-1])
+    out = logits > 0
     out &= rows
     out &= cols
     return out
 
 
-def _mask_probs(protos: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+def _mask_logits(protos: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """Mask logits ``coeffs @ protos``. Upsampling happens on logits, not probabilities: the
+    sigmoid is monotonic, so thresholding upsampled logits at 0 gives the same smooth edge a
+    per-pixel probability of 0.5 would, without bending the bilinear ramp (this is also what
+    existing YOLOv8-seg deployments compute, so masks agree with theirs)."""
     nm, h, w = protos.shape
-    return (coeffs.float() @ protos.float().view(nm, -1)).sigmoid_().view(-1, h, w)
+    return (coeffs.float() @ protos.float().view(nm, -1)).view(-1, h, w)
 
 
 def process_masks(protos, coeffs, boxes, shape, upsample: bool = True) -> torch.Tensor:
@@ -59,8 +64,8 @@ def process_masks(protos, coeffs, boxes, shape, upsample: bool = True) -> torch.
 
     Args: protos ``[nm, h, w]``; coeffs ``[n, nm]``; boxes ``[n, 4]`` xyxy in input pixels;
     shape ``(H, W)`` of the input. Returns bool ``[n, H, W]`` (``[n, h, w]`` if not upsample).
-    Probabilities are zeroed outside each box (plus one prototype pixel, so bilinear edges are not
-    darkened) *before* upsampling, then cropped exactly at full resolution.
+    Logits are zeroed outside each box (plus one prototype pixel, so bilinear edges inside the box
+    are untouched) *before* upsampling, then thresholded and cropped exactly at full resolution.
     """
     nm, h, w = protos.shape
     H, W = int(shape[0]), int(shape[1])
@@ -70,9 +75,9 @@ def process_masks(protos, coeffs, boxes, shape, upsample: bool = True) -> torch.
     boxes = boxes.float()
     ratio = torch.tensor([w / W, h / H, w / W, h / H], device=boxes.device)
     pb = boxes * ratio
-    probs = _mask_probs(protos, coeffs)
+    probs = _mask_logits(protos, coeffs)
     if not upsample:
-        return crop_masks(probs, pb) > 0.5
+        return _threshold_in_boxes(probs, pb)
     probs = crop_masks(probs, pb + torch.tensor([-1.0, -1.0, 1.0, 1.0], device=pb.device))
     probs = F.interpolate(probs[None], (H, W), mode="bilinear", align_corners=False)[0]
     return _threshold_in_boxes(probs, boxes)
@@ -111,7 +116,7 @@ def process_masks_native(protos, coeffs, boxes, shape, ratio_pad=None, input_sha
     H0, W0 = int(shape[0]), int(shape[1])
     if coeffs.shape[0] == 0:
         return torch.zeros((0, H0, W0), dtype=torch.bool, device=protos.device)
-    probs = _mask_probs(protos, coeffs)
+    probs = _mask_logits(protos, coeffs)
     probs = scale_masks(probs, (H0, W0), ratio_pad, input_shape or (4 * h, 4 * w))
     return _threshold_in_boxes(probs, boxes.float())
 

@@ -73,8 +73,10 @@ class Masks:
 
     @property
     def xy(self) -> list:
-        """Largest outer contour of each mask as ``(k, 2)`` float32 in original pixels."""
-        polys = masks2polygons(self.data)
+        """Each mask as one ``(k, 2)`` float32 polygon in original pixels; a mask in several parts
+        (an occluded object) keeps every part, joined by zero-width bridges, so the polygon covers
+        the whole mask (``masks2polygons(strategy="largest")`` keeps only the biggest part)."""
+        polys = masks2polygons(self.data, strategy="all")
         in_shape = tuple(self.data.shape[-2:])
         if in_shape == self.orig_shape:
             return polys
