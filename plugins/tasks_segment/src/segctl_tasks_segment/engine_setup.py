@@ -69,13 +69,14 @@ def _check_drop(index, ratio: float) -> None:
 
 
 def make_loader(index, cfg: dict, imgsz: int, batch: int, stride: int, *, train: bool, rank: int = -1,
-                world: int = 1):
+                world: int = 1, rect: bool | None = None):
     """``(DataLoader, dataset)`` for a split: augmented + shuffled for training, ``rect`` batches
-    (minimal padding, sorted by aspect ratio) for validation."""
+    (minimal padding, sorted by aspect ratio) for validation unless ``rect=False`` (a fixed-size
+    exported model needs square ``imgsz`` inputs)."""
     from .data import SegmentDataset, build_dataloader
 
     hyp = dict(cfg)
-    ds = SegmentDataset(index, imgsz=imgsz, augment=train, hyp=hyp, rect=bool(cfg.get("rect")) or not train,
+    ds = SegmentDataset(index, imgsz=imgsz, augment=train, hyp=hyp, rect=(bool(cfg.get("rect")) or not train) if rect is None else rect,
                         batch_size=batch, stride=stride, mask_ratio=int(cfg.get("mask_ratio") or 4),
                         overlap=bool(cfg.get("overlap_mask", True)), cache=cfg.get("cache") or None)
     workers = default_workers(cfg)

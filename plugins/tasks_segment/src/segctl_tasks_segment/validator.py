@@ -100,7 +100,7 @@ class SegmentValidator:
         self.data_cfg, fmt = self.session.resolve_data(cfg["data"])
         self.index = load_split(fmt, self.data_cfg, cfg.get("split") or "val", cfg, check_drop=False)
         self.names = dict(backend.names) if getattr(backend, "names", None) else dict(self.index.names)
-        self.loader, _ = make_loader(self.index, cfg, imgsz, batch, stride, train=False)
+        self.loader, _ = make_loader(self.index, cfg, imgsz, batch, stride, train=False, rect=bool(cfg["rect"]))
         if self.save_dir is None:
             self.save_dir = run_dir_for(cfg, "val")
         from segctl.runs import write_args
@@ -193,8 +193,20 @@ class SegmentValidator:
         gt_cls, gt_boxes, gt_masks, crowd_boxes, crowd_masks = _ground_truth(rec, h0, w0, self.device)
         det = det.to(self.device)
         boxes = scale_boxes(tuple(input_shape), det[:, :4].clone().float(), (h0, w0), ratio_pad=ratio_pad)
-        masks = process_masks_native(self._protos[si].to(self.device), det[:, 6:], boxes, (h0, w0),
-                                     ratio_pad=ratio_pad, input_shape=tuple(input_shape))
+        proto = self._protos[si].to(self.device)
+        need = torch.ones(len(det), dtype=torch.bool, device=self.device)
+        if not (self.cfg.get("save_json") and not self.training):
+            # a mask inside a box that touches no ground-truth (or crowd) box has IoU 0 with every
+            # target: only the overlapping predictions need their full-resolution mask built
+            from .boxes import box_iou
+
+            refs = torch.cat([gt_boxes.reshape(-1, 4), crowd_boxes.reshape(-1, 4)]).float().to(self.device) \
+                if crowd_boxes is not None else gt_boxes.reshape(-1, 4).float().to(self.device)
+            need = (box_iou(boxes, refs) > 0).any(1) if len(refs) else torch.zeros_like(need)
+        masks = torch.zeros((len(det), h0, w0), dtype=torch.bool, device=self.device)
+        if need.any():
+            masks[need] = process_masks_native(proto, det[need, 6:], boxes[need], (h0, w0),
+                                               ratio_pad=ratio_pad, input_shape=tuple(input_shape))
         res = evaluate_image(boxes, det[:, 4], det[:, 5], gt_boxes, gt_cls, masks, gt_masks,
                              crowd_boxes, crowd_masks)
         stats.update(**res)
