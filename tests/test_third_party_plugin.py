@@ -60,7 +60,8 @@ class JsonDescExporter(Exporter):
 
     def verify(self, artifact, model, args, metadata):
         desc = json.loads(Path(artifact).read_text())
-        return {"ok": desc["params"] == sum(p.numel() for p in model.parameters()), "max_abs_diff": 0.0}
+        same = desc["params"] == sum(p.numel() for p in model.parameters())
+        return {"passed": same, "method": "parameter count"}
 '''
 
 
@@ -90,7 +91,7 @@ def test_install_list_use_uninstall(tmp_path):
         assert p.returncode == 0, p.stderr
         out = tmp_path / "yolov8n-seg.desc.json"
         desc = json.loads(out.read_text())
-        assert desc["params"] == 3409968 and desc["layers"][0] == "Conv"
+        assert desc["params"] == 3404320 and desc["layers"][0] == "Conv"  # exported models are fused (BN folded)
     finally:
         subprocess.run(pip + ["uninstall", "-y", "segctl-jsondesc"], check=True, timeout=120)
     p = _segctl("plugins", "--json")

@@ -78,3 +78,10 @@ def test_broken_plugin_leaves_cli_working(tmp_path):
     assert p.returncode == 4 and "brokenthing" in p.stderr
     p = _run(["-p", "no:brokenthing", "--strict-plugins", "plugins"], env)
     assert p.returncode == 0
+
+
+def test_cfg_file_layer_is_validated(segctl_cli, tmp_path):
+    f = tmp_path / "my.yaml"
+    f.write_text("epochs: 3\nepoch: 5\n")
+    code, _, err = segctl_cli("segment", "train", f"cfg={f}")
+    assert code == 2 and "did you mean 'epochs'" in err

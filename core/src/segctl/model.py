@@ -133,6 +133,7 @@ class Model:
         """Predict; a list of ``Results`` (or a generator with ``stream=True``). ``source`` may be a
         path, folder, glob, URL, video, webcam index, numpy array, PIL image, tensor or a list."""
         extra = {"stream": stream}
+        kwargs.setdefault("save", False)  # as in the reference: Python predict saves only when asked
         if isinstance(source, (str, Path, int)):
             kwargs["source"] = str(source)
         elif source is not None:

@@ -1,7 +1,7 @@
 """``segctl <task> <mode> [KEY=VALUE ...]``: generated from the registered tasks."""
 from __future__ import annotations
 
-from ..config import parse_cli_args
+from ..config import load_cfg_file, parse_cli_args
 from ..errors import UsageError
 from ..session import Session
 from .render import console
@@ -20,9 +20,10 @@ def run_task(session: Session, task: str, mode: str, tokens: list[str]):
         raise UsageError(f"unknown mode '{mode}' for task '{task}'" + (f", did you mean '{guess[0]}'?" if guess else ""),
                          hint="modes: " + ", ".join(modes))
     schema = session.schema(task)
-    args = schema.validate(parse_cli_args(tokens, schema.bool_keys()))
-    if "cfg" in args:
-        pass
+    raw = parse_cli_args(tokens, schema.bool_keys())
+    cfg_file = raw.pop("cfg", None)
+    layer = load_cfg_file(cfg_file) if cfg_file else {}  # defaults < cfg file < command line
+    args = schema.validate({**layer, **raw})
     model = args.pop("model", None)
     if not model:
         if mode in ("train", "info"):
@@ -35,6 +36,7 @@ def run_task(session: Session, task: str, mode: str, tokens: list[str]):
     if mode == "info":
         return m.info(detailed=bool(args.get("verbose", False)), imgsz=int(args.get("imgsz", 640)))
     if mode == "predict":
+        args.setdefault("save", True)  # the CLI saves annotated results; the Python API only if asked
         results = m.predict(**args)
         if not isinstance(results, list):  # a generator (stream=True): consume, printing as it goes
             results = [r for r in results]

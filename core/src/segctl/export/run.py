@@ -27,10 +27,16 @@ def load_model(source: Any, session: Any, device: str = "cpu") -> tuple[Any, Pat
     fused when the model supports it (the caller's model is never modified)."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
+        if not path.exists() and path.suffix in (".pt", ".pth", ".safetensors") and session is not None:
+            resolved = session.resolve_uri(str(source), "weights")  # named weights: cache or download
+            path = Path(resolved) if resolved else path
+        if not path.exists() and path.suffix in (".yaml", ".yml", "") and session is not None \
+                and session.registry.find("models", path.stem) is not None:
+            path = Path(path.stem + ".yaml")  # a registered config name: built, written next to cwd
+        elif not path.exists():
             raise UsageError(f"model file not found: {path}", hint="export needs model=PATH to a .pt/.safetensors/.yaml")
         if path.suffix in (".yaml", ".yml"):
-            from ..nn.registry_helpers import build_from_session
+            from ..nn.registry_helpers import build_from_session  # file path or registered name
 
             module = build_from_session(str(path), session)
         elif path.suffix in (".pt", ".pth", ".safetensors"):
@@ -142,12 +148,22 @@ def export_one(spec: Any, module: Any, source: Path | None, args: dict, session:
 
 
 def _report(name: str, out: Path, parity: dict | None) -> None:
+    """One line per artifact; a plugin's parity dict may be partial (e.g. a spec-only check)."""
     from rich.console import Console
 
     msg = f"[bold]{name}[/]: {out}"
     if parity:
-        state = "[green]verified[/]" if parity["passed"] else "[yellow]NOT within tolerance[/]"
-        msg += f" ({state}: max abs diff {parity['max_abs_diff']:.2e}, mask IoU {parity['mask_iou']:.4f})"
+        passed = parity.get("passed", True)
+        state = "[green]verified[/]" if passed else "[yellow]NOT within tolerance[/]"
+        diff, iou = parity.get("max_abs_diff"), parity.get("mask_iou")
+        detail = []
+        if isinstance(diff, (int, float)) and diff == diff:
+            detail.append(f"max abs diff {diff:.2e}")
+        if isinstance(iou, (int, float)) and iou == iou:
+            detail.append(f"mask IoU {iou:.4f}")
+        if parity.get("method") and not detail:
+            detail.append(str(parity["method"]))
+        msg += f" ({state}" + (": " + ", ".join(detail) if detail else "") + ")"
     Console(stderr=True).print(msg, highlight=False)
 
 
