@@ -10,7 +10,7 @@ HEAVY := $(filter-out $(PLUGINS),$(notdir $(wildcard plugins/*)))
 # torch from this machine's local wheel store (CPU use; CUDA build on x86_64); pinned project-wide.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install install-extras demo test test-fast bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,10 +23,10 @@ install: $(BIN)/python
 demo: install
 	bash scripts/demo.sh
 
-test:
+test-fast:
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
-test-all:
+test:
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench:
@@ -34,3 +34,13 @@ bench:
 
 clean:
 	rm -rf $(VENV) runs demo
+
+# Runtimes of the heavy export plugins, pinned to versions that install together with torch 2.14.1,
+# onnx 1.23.2 and numpy 2.4 on Python 3.11 (see docs/export-formats.md, docs/export-tensorflow.md).
+EXTRAS := openvino==2026.4.1 nncf==3.4.0 pnnx==20260526 ncnn==1.0.20261020 coremltools==9.0 \
+	paddlepaddle==3.2.2 x2paddle==1.6.0 six==1.17.0 \
+	tensorflow-cpu==2.21.0 onnx2tf==1.28.8 tf_keras==2.21.0 onnx_graphsurgeon==0.6.1 sng4onnx==2.0.1 \
+	ai-edge-litert==2.3.0 psutil onnx==1.23.2
+
+install-extras: install
+	$(BIN)/pip install -q $(EXTRAS) $(TORCH)

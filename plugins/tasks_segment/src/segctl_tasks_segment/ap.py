@@ -13,16 +13,22 @@ IOUV = torch.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
 
-def match_predictions(pred_cls, true_cls, iou_matrix, iouv=IOUV):
+def match_predictions(pred_cls, true_cls, iou_matrix, iouv=IOUV, conf=None):
     """Greedy, class-aware matching of predictions to GT at each IoU threshold.
 
-    Args: pred_cls ``[n]``, true_cls ``[m]``, iou_matrix ``[m, n]`` (GT x prediction), iouv ``[T]``.
-    Returns bool ``[n, T]``: prediction j is a true positive at threshold t.
+    Args: pred_cls ``[n]``, true_cls ``[m]``, iou_matrix ``[m, n]`` (GT x prediction), iouv ``[T]``,
+    conf ``[n]`` (optional). Returns bool ``[n, T]``: prediction j is a true positive at threshold t.
+
+    With ``conf`` the COCO protocol is used (what pycocotools' COCOeval does): predictions are
+    visited in decreasing confidence and each takes the best-IoU unmatched GT of its class above
+    the threshold. Without it, the pair-greedy rule below (by IoU) is used.
 
     Pairs are taken in decreasing IoU, each GT and each prediction used once (exact greedy). It is
     computed in rounds over all thresholds at once: a pair that is the best remaining one for both
     its GT and its prediction is accepted; accepted rows/columns are removed; repeat.
     """
+    if conf is not None:
+        return _match_by_confidence(pred_cls, true_cls, iou_matrix, iouv, conf)
     pred_cls, true_cls = torch.as_tensor(pred_cls), torch.as_tensor(true_cls)
     iou = torch.as_tensor(iou_matrix, dtype=torch.float32)
     iouv = torch.as_tensor(iouv, dtype=torch.float32, device=iou.device)
@@ -50,6 +56,29 @@ def match_predictions(pred_cls, true_cls, iou_matrix, iouv=IOUV):
         correct |= used_pred.T
         score = score.masked_fill(used_pred[:, None, :] | used_gt[:, :, None], -1.0)
     return correct
+
+
+def _match_by_confidence(pred_cls, true_cls, iou_matrix, iouv, conf):
+    """COCO matching: one loop over predictions (high confidence first), vectorised over the
+    thresholds and GTs, so the cost is ``n`` small array operations per image."""
+    iou = torch.as_tensor(iou_matrix, dtype=torch.float32).cpu().numpy()
+    m, n = iou.shape
+    thr = np.asarray(torch.as_tensor(iouv, dtype=torch.float32).cpu(), np.float32)
+    correct = np.zeros((n, thr.size), bool)
+    if m == 0 or n == 0:
+        return torch.from_numpy(correct)
+    same = np.asarray(torch.as_tensor(true_cls).cpu()).reshape(-1, 1) == np.asarray(torch.as_tensor(pred_cls).cpu()).reshape(1, -1)
+    iou = np.where(same, iou, -1.0)
+    taken = np.zeros((thr.size, m), bool)
+    order = np.argsort(-np.asarray(torch.as_tensor(conf, dtype=torch.float32).cpu()), kind="stable")
+    for j in order:
+        col = iou[:, j]
+        cand = np.where(taken | (col[None, :] < thr[:, None]), -1.0, col[None, :])  # [T, m]
+        best = cand.argmax(1)
+        ok = cand[np.arange(thr.size), best] >= 0
+        correct[j] = ok
+        taken[np.arange(thr.size)[ok], best[ok]] = True
+    return torch.from_numpy(correct)
 
 
 def compute_ap(recall: np.ndarray, precision: np.ndarray):

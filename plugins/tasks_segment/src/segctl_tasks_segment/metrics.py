@@ -44,14 +44,14 @@ def evaluate_image(pred_boxes, pred_conf, pred_cls, gt_boxes, gt_cls, pred_masks
     out = dict(conf=torch.as_tensor(pred_conf).view(-1).float().cpu(), pred_cls=pred_cls.cpu(),
                target_cls=gt_cls.cpu())
     iou_b = box_iou(gt_boxes.float(), pred_boxes.float()) if n and len(gt_boxes) else torch.zeros(len(gt_boxes), n)
-    out["tp"] = match_predictions(pred_cls, gt_cls, iou_b, iouv).cpu()
+    out["tp"] = match_predictions(pred_cls, gt_cls, iou_b, iouv, conf=out["conf"]).cpu()
     ioa_b = box_ioa(pred_boxes.float(), crowd_boxes.float()) if crowd_boxes is not None and n else None
     out["ignore"] = _crowd_ignore(out["tp"], ioa_b, iouv).cpu()
     if pred_masks is not None:
         pm = pred_masks.flatten(1)
         gm = gt_masks.flatten(1) if gt_masks is not None else pm.new_zeros((0, pm.shape[1]))
         iou_m = mask_iou(gm, pm) if n and len(gm) else torch.zeros(len(gm), n)
-        out["tp_m"] = match_predictions(pred_cls, gt_cls, iou_m, iouv).cpu()
+        out["tp_m"] = match_predictions(pred_cls, gt_cls, iou_m, iouv, conf=out["conf"]).cpu()
         ioa_m = None
         if crowd_masks is not None and n and len(crowd_masks):
             ioa_m = mask_ioa(pm, crowd_masks.flatten(1))
