@@ -189,7 +189,10 @@ def export(model: Any, session: Any, **args: Any) -> Path:
     module, source = load_model(model, session, opts["device"])
     check_finite(module, opts)
     deps: dict[str, Path] = {}
+    final = output_path(target, source, opts)
+    stem = final.name[: -len(target.suffix)] if target.suffix and final.name.endswith(target.suffix) else final.stem
     for spec in chain[:-1]:
         dep_args = {k: v for k, v in opts.items() if k in spec.options or (k in COMMON and k != "output")}
+        dep_args["output"] = str(final.parent / (stem + spec.suffix))  # intermediates sit beside the artifact
         deps[spec.name] = export_one(spec, module, source, validate(spec, dep_args), session, deps)
     return export_one(target, module, source, opts, session, deps)
