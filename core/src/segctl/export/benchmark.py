@@ -51,11 +51,14 @@ def _val(path: Path, data: Any, imgsz: int, device: str, session: Any) -> tuple[
 
 def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: Any = None, formats=None, *,
               device: str = "cpu", half: bool = False, runs: int = 10, csv_path: str | Path | None = None,
-              show: bool = True) -> list[dict]:
+              show: bool = True, isolate: bool = True) -> list[dict]:
     """Benchmark ``model`` (a ``.pt``) in PyTorch and every registered export format.
 
     :param formats: names to include (default: all registered).
     :param data: dataset for val (skipped when ``None``).
+    :param isolate: run each format in a child process, so a runtime that crashes the interpreter
+        (native libraries of different formats do not always coexist in one process) costs only
+        its own row.
     :return: one dict per format with :data:`COLUMNS`; also printed as a table and saved as CSV
         (``csv_path``, default ``<model dir>/<stem>_benchmark.csv``).
     """
@@ -79,8 +82,11 @@ def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: An
         args = {"format": spec.name, "imgsz": imgsz, "device": device, "verify": "warn"}
         if half and "half" in spec.options:
             args["half"] = True
-        rows.append(_row(spec.name, model, lambda a=args: export(model, session, **a), data, imgsz, device, session,
-                         load_backend, runs, verify=True))
+        if isolate:
+            rows.append(_row_in_child(spec.name, model, args, data, imgsz, device, runs))
+        else:
+            rows.append(_row(spec.name, model, lambda a=args: export(model, session, **a), data, imgsz, device,
+                             session, load_backend, runs, verify=True))
     rows = [{c: r.get(c) for c in COLUMNS} for r in rows]
     out = Path(csv_path) if csv_path else model.with_name(model.stem + "_benchmark.csv")
     with open(out, "w", newline="", encoding="utf-8") as fh:
@@ -90,6 +96,31 @@ def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: An
     if show:
         _print(rows, out)
     return rows
+
+
+def _child(name, model, args, data, imgsz, device, runs):
+    """Entry point of the per-format child process (a fresh session: plugins load again)."""
+    from ..session import Session
+    from .backends import load_backend
+    from .run import export
+
+    session = Session.create()
+    return _row(name, model, lambda: export(model, session, **args), data, imgsz, device, session, load_backend,
+                runs, verify=True)
+
+
+def _row_in_child(name, model, args, data, imgsz, device, runs) -> dict:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+            return pool.submit(_child, name, model, args, data, imgsz, device, runs).result()
+    except BrokenProcessPool:
+        return {"format": name, "status": "crashed",
+                "error": "the format's runtime crashed the process (native library conflict); "
+                         "run it alone: segctl benchmark formats=" + name}
 
 
 def _row(name, model, make, data, imgsz, device, session, load_backend, runs, verify) -> dict:
