@@ -78,9 +78,42 @@ def process_masks(protos, coeffs, boxes, shape, upsample: bool = True) -> torch.
     probs = _mask_logits(protos, coeffs)
     if not upsample:
         return _threshold_in_boxes(probs, pb)
+    if H == 4 * h and W == 4 * w and not torch.jit.is_tracing():
+        return _upsample_in_boxes(probs, pb, boxes, H, W)
     probs = crop_masks(probs, pb + torch.tensor([-1.0, -1.0, 1.0, 1.0], device=pb.device))
     probs = F.interpolate(probs[None], (H, W), mode="bilinear", align_corners=False)[0]
     return _threshold_in_boxes(probs, boxes)
+
+
+def _upsample_in_boxes(logits, pb, boxes, H: int, W: int) -> torch.Tensor:
+    """Upsample only each box's neighbourhood (×4, the model's proto stride) instead of whole maps.
+
+    With an integer factor and ``align_corners=False`` an output pixel reads the same input pixels
+    whether the whole map or a crop is upsampled, except within one input pixel of the crop border;
+    the crop keeps a 2-pixel margin around the box and the result is cut exactly at the box, so the
+    masks equal the full-map path while the work shrinks from n·H·W to the boxes' total area (about
+    60× less for 30 objects at 640). The loop is over boxes, each iteration one small tensor op.
+    """
+    n, h, w = logits.shape
+    out = torch.zeros((n, H, W), dtype=torch.bool, device=logits.device)
+    lo = (pb[:, :2].floor() - 2).clamp(min=0).long().tolist()
+    hi = (pb[:, 2:].ceil() + 2).long().tolist()
+    # pixels whose centre lies inside the box: [ceil(b0 - 0.5), ceil(b1 - 0.5)) on each axis
+    inside = (boxes.float() - 0.5).ceil().long()
+    inside[:, 0::2] = inside[:, 0::2].clamp(0, W)
+    inside[:, 1::2] = inside[:, 1::2].clamp(0, H)
+    inside = inside.tolist()
+    for i in range(n):
+        x0, y0 = lo[i]
+        x1, y1 = min(hi[i][0], w), min(hi[i][1], h)
+        bx0, by0, bx1, by1 = inside[i]
+        if x1 <= x0 or y1 <= y0 or bx1 <= bx0 or by1 <= by0:
+            continue
+        up = F.interpolate(logits[i, y0:y1, x0:x1][None, None], scale_factor=4, mode="bilinear",
+                           align_corners=False)[0, 0]
+        ox, oy = 4 * x0, 4 * y0  # the crop's origin in output pixels
+        out[i, by0:by1, bx0:bx1] = up[by0 - oy:by1 - oy, bx0 - ox:bx1 - ox] > 0
+    return out
 
 
 def scale_masks(masks: torch.Tensor, shape, ratio_pad=None, input_shape=None) -> torch.Tensor:
