@@ -180,7 +180,7 @@ def test_yolov8n_seg_round_trip(tmp_path):
 
 
 def test_calibration_images_are_letterboxed(images):
-    from segctl_export_openvino.calib import calibration_images, letterbox
+    from segctl.export.calib import calibration_images, letterbox
 
     batch = calibration_images(str(images), None, [64, 96], fraction=0.5)
     assert len(batch) == 3 and all(b.shape == (1, 3, 64, 96) and b.dtype == np.float32 for b in batch)
@@ -191,7 +191,7 @@ def test_calibration_images_are_letterboxed(images):
 
 def test_calibration_data_that_is_not_images_is_a_clear_error(tmp_path):
     from segctl.errors import DataError
-    from segctl_export_openvino.calib import calibration_images
+    from segctl.export.calib import calibration_images
 
     (tmp_path / "notes.txt").write_text("no images here")
     with pytest.raises(DataError, match="not a folder of images"):

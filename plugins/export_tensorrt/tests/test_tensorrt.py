@@ -130,7 +130,7 @@ def test_calibration_images_from_a_folder(tmp_path):
     np = pytest.importorskip("numpy")
     cv2 = pytest.importorskip("cv2")
     from segctl.errors import UsageError
-    from segctl_export_tensorrt.calib import calibration_images
+    from segctl.export.calib import calibration_images
 
     for i in range(4):
         cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((30, 50, 3), 40 * i, np.uint8))

@@ -97,7 +97,7 @@ class OpenVinoExporter(Exporter):
 
         ov_model = float_io(ov.convert_model(str(deps["onnx"])))
         if args.get("int8"):
-            from .calib import calibration_images
+            from segctl.export.calib import calibration_images
 
             images = calibration_images(args.get("data"), self.session, args["imgsz"], args.get("fraction", 1.0))
             ov_model = quantize(ov_model, [im.repeat(int(args.get("batch", 1)), 0) for im in images])

@@ -151,7 +151,7 @@ class TensorRTExporter(Exporter):
         if trt_major(trt) >= 11:
             raise UsageError(f"TensorRT {trt.__version__} has no int8 calibration (only explicitly quantised Q/DQ graphs)",
                              hint="use TensorRT 10.x for int8=True, or export fp32/half")
-        from .calib import calibration_images
+        from segctl.export.calib import calibration_images
 
         images = calibration_images(args.get("data"), self.session, args["imgsz"], args.get("fraction", 1.0))
         if len(images) < batch:

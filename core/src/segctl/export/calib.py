@@ -1,4 +1,4 @@
-"""Calibration images for TensorRT int8 calibration, read from ``data=`` (same rules as the OpenVINO plugin's).
+"""Calibration images for post-training int8 quantisation (OpenVINO, TensorRT, ...), read from ``data=``.
 
 Why its own module: int8 accuracy depends on the activations seen during calibration, so they must
 be real images prepared exactly as at inference (letterboxed to ``imgsz`` with grey 114 padding,
