@@ -80,6 +80,8 @@ def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: An
             rows.append({"format": spec.name, "status": "missing deps", "error": spec.install_hint()})
             continue
         args = {"format": spec.name, "imgsz": imgsz, "device": device, "verify": "warn"}
+        if data is not None and "data" in spec.options:  # int8 calibration images
+            args["data"] = data
         if half and "half" in spec.options:
             args["half"] = True
         if isolate:

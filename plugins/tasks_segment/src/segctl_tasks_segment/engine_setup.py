@@ -6,6 +6,7 @@ which dataset" and "which model"; keeping those decisions here keeps them identi
 from __future__ import annotations
 
 import os
+import sys
 import random
 import warnings
 from pathlib import Path
@@ -29,7 +30,15 @@ def default_workers(cfg: dict) -> int:
     w = cfg.get("workers")
     cpus = os.cpu_count() or 1
     w = min(8, cpus) if w is None else int(w)
+    if w and any(m in sys.modules for m in _NOT_FORK_SAFE):
+        # DataLoader workers are forked; a process already running TensorFlow's (or Paddle's)
+        # thread pools crashes in the child. Load in the main process instead of crashing.
+        return 0
     return max(min(w, cpus), 0)
+
+
+#: runtimes whose threads do not survive fork(): with one loaded, data is loaded in-process
+_NOT_FORK_SAFE = ("tensorflow", "paddle")
 
 
 def load_split(fmt, data_cfg: dict, split: str, cfg: dict, check_drop: bool = True):
