@@ -34,7 +34,7 @@ test-fast:
 
 test:
 	$(PYTEST) -n 2 --dist loadfile $(foreach p,$(HEAVY_TESTS),--ignore=$(p))
-	set -e; for p in $(HEAVY_TESTS); do echo "== $$p"; $(PYTEST) $$p; done
+	set -e; for p in $(HEAVY_TESTS); do echo "== $$p"; $(PYTEST) $$p || [ $$? -eq 5 ]; done  # 5: every test skipped at collection (runtime absent)
 
 bench:
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done

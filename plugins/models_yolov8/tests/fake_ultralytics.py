@@ -58,8 +58,11 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from segctl.nn import build_model  # noqa: E402
-from ultralytics.nn import tasks  # noqa: E402
-from ultralytics.nn.modules import block, conv, head  # noqa: E402
+import importlib  # noqa: E402
+
+# the throw-away stand-in package written above (never the real one, which is not installed)
+tasks = importlib.import_module("ultralytics.nn.tasks")
+block, conv, head = (importlib.import_module(f"ultralytics.nn.modules.{m}") for m in ("block", "conv", "head"))
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import tiny_cfg, yolo_layers  # noqa: E402
