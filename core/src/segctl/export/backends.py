@@ -128,6 +128,9 @@ def load_backend(path_or_model: Any, session: Any, device: str = "cpu", backend:
     spec = _by_name(session, backend, path) if backend else find_backend_spec(path, session)
     if spec is None:  # a .pt/.yaml and no plugin overrides the core's own torch backend
         return _torch_backend(str(path), device, session)
+    from .preload import torch_stack_first
+
+    torch_stack_first()  # before the artifact's runtime loads its native libraries
     return spec.load()(str(path), device, session)
 
 

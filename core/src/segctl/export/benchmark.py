@@ -112,17 +112,37 @@ def _child(name, model, args, data, imgsz, device, runs):
 
 
 def _row_in_child(name, model, args, data, imgsz, device, runs) -> dict:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    """Run one format in a fresh interpreter (``python -c``), row returned as JSON.
 
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-            return pool.submit(_child, name, model, args, data, imgsz, device, runs).result()
-    except BrokenProcessPool:
-        return {"format": name, "status": "crashed",
-                "error": "the format's runtime crashed the process (native library conflict); "
-                         "run it alone: segctl benchmark formats=" + name}
+    A plain subprocess rather than a multiprocessing worker: TensorFlow-based runtimes were seen to
+    crash inside pool workers but run normally in an ordinary process.
+    """
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="segctl-bench-") as tmp:
+        job = Path(tmp) / "job.json"
+        job.write_text(json.dumps({"name": name, "model": str(model), "args": args, "data": data,
+                                   "imgsz": imgsz, "device": device, "runs": runs}))
+        code = "import sys; from segctl.export.benchmark import _child_main; _child_main(sys.argv[1])"
+        proc = subprocess.run([sys.executable, "-c", code, str(job)], stdout=sys.stdout, stderr=sys.stderr)
+        out = Path(tmp) / "row.json"
+        if out.exists():
+            return json.loads(out.read_text())
+    return {"format": name, "status": "crashed",
+            "error": f"the format's runtime ended the process (exit {proc.returncode}); "
+                     f"run it alone: segctl benchmark formats={name}"}
+
+
+def _child_main(job_path: str) -> None:
+    import json
+
+    job = json.loads(Path(job_path).read_text())
+    row = _child(job["name"], Path(job["model"]), job["args"], job["data"], job["imgsz"], job["device"],
+                 job["runs"])
+    Path(job_path).with_name("row.json").write_text(json.dumps(row, default=str))
 
 
 def _row(name, model, make, data, imgsz, device, session, load_backend, runs, verify) -> dict:

@@ -116,6 +116,9 @@ def export_one(spec: Any, module: Any, source: Path | None, args: dict, session:
     """Export ``module`` to one format (its ``after=`` artifacts already in ``deps``)."""
     from .metadata import build_metadata
 
+    from .preload import torch_stack_first
+
+    torch_stack_first()
     cls = spec.load()
     exporter = cls(spec, session)
     out = output_path(spec, source, args)
