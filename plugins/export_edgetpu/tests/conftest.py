@@ -6,6 +6,10 @@ import os
 
 import pytest
 
+from segctl.export.preload import torch_stack_first
+
+torch_stack_first()  # torch's native stack before TensorFlow's (the reverse order segfaults)
+
 
 @pytest.fixture(scope="session")
 def tf_workdir(tmp_path_factory):

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 
 def torch_stack_first() -> None:
+    """Import torchvision's ops now, unless TensorFlow is already loaded (then importing triton would
+    itself be the crash; processes that load both should call this first, as the TF plugins' test
+    set-ups do)."""
+    import sys
+
+    if "tensorflow" in sys.modules and "torchvision.ops" not in sys.modules:
+        return
     try:
         import torchvision.ops  # noqa: F401
     except Exception:  # noqa: BLE001 - torchvision is optional for the core; nothing to order then
