@@ -37,3 +37,15 @@ def test_chain_intermediates_beside_output(tmp_path, monkeypatch):
     assert out == tmp_path / "out" / "net.copy" and out.stat().st_size > 0
     assert (tmp_path / "out" / "net.onnx").exists()
     assert not (tmp_path / "model.onnx").exists()
+
+
+def test_relative_model_path_gives_absolute_artifacts(tmp_path, monkeypatch):
+    """Later chain steps (onnx2tf, pnnx, ...) may run in another directory: paths are absolute."""
+    fixture = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ultralytics" / "yolov8n-seg-shapes.pt"
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "best.pt").write_bytes(fixture.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    session = Session.create(extra=[("copyonnx", _Plugin())])
+    out = export("w/best.pt", session, format="copyonnx", imgsz=64)
+    assert out.is_absolute() and out == tmp_path / "w" / "best.copy"
+    assert (tmp_path / "w" / "best.onnx").exists()

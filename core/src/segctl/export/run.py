@@ -35,6 +35,8 @@ def load_model(source: Any, session: Any, device: str = "cpu") -> tuple[Any, Pat
             path = Path(path.stem + ".yaml")  # a registered config name: built, written next to cwd
         elif not path.exists():
             raise UsageError(f"model file not found: {path}", hint="export needs model=PATH to a .pt/.safetensors/.yaml")
+        # absolute: converters of later chain steps may run in another working directory
+        path = path.absolute()
         if path.suffix in (".yaml", ".yml"):
             from ..nn.registry_helpers import build_from_session  # file path or registered name
 
