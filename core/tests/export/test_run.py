@@ -117,7 +117,7 @@ def test_source_never_overwritten(session, model, tmp_path):
 
 def test_nan_model_refused(session, model, tmp_path):
     with torch.no_grad():
-        model.heads[0].weight[0, 0, 0, 0] = float("nan")
+        model.cls_heads[0].weight[0, 0, 0, 0] = float("nan")
     with pytest.raises(ExportError, match="non-finite"):
         export(model, session, format="dummy", imgsz=64)
     assert not (tmp_path / "best_dummy_model").exists() and not _leftovers(tmp_path)

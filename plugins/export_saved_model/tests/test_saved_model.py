@@ -31,6 +31,19 @@ def test_signature_is_nhwc_with_onnx_layout_outputs(saved):
     assert out["output1"].shape.as_list() == [1, 32, 16, 24]  # NCHW prototypes, as in ONNX
 
 
+def test_parts_signature_joins_into_output0(saved):
+    import tensorflow as tf
+
+    sigs = tf.saved_model.load(str(saved)).signatures
+    x = tf.random.uniform([1, 64, 96, 3], seed=1)
+    whole = sigs["serving_default"](images=x)
+    parts = sigs["serving_parts"](images=x)
+    assert [parts[f"output0_part{i}"].shape[1] for i in range(3)] == [4, 3, 32]  # boxes, scores, coefficients
+    joined = np.concatenate([parts[f"output0_part{i}"].numpy() for i in range(3)], axis=1)
+    np.testing.assert_allclose(joined, whole["output0"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(parts["output1"].numpy(), whole["output1"].numpy(), atol=1e-5)
+
+
 def test_backend_matches_torch(saved, session, tiny):
     backend = load_backend(saved, session)
     assert backend.metadata["format"] == "saved_model" and backend.metadata["parity"]["passed"]

@@ -29,7 +29,12 @@ def tiny_model(nc: int = 3, nm: int = 32, seed: int = 0, names: dict | None = No
             self.stride = torch.tensor([8.0, 16.0, 32.0])
             self.p2 = nn.Sequential(block(3, 8, 2), block(8, 16, 2))
             self.p3, self.p4, self.p5 = block(16, 16, 2), block(16, 24, 2), block(24, 32, 2)
-            self.heads = nn.ModuleList(nn.Conv2d(c, 4 + nc + nm, 1) for c in (16, 24, 32))
+            # separate box / class / coefficient convolutions per scale, as in YOLOv8's head (no
+            # channel slicing: TFLite's int8 quantiser leaves a sliced tanh branch in float)
+            self.xy_heads = nn.ModuleList(nn.Conv2d(c, 2, 1) for c in (16, 24, 32))
+            self.wh_heads = nn.ModuleList(nn.Conv2d(c, 2, 1) for c in (16, 24, 32))
+            self.cls_heads = nn.ModuleList(nn.Conv2d(c, nc, 1) for c in (16, 24, 32))
+            self.coef_heads = nn.ModuleList(nn.Conv2d(c, nm, 1) for c in (16, 24, 32))
             self.proto = nn.Sequential(block(16, 16, 1), nn.Conv2d(16, nm, 1))
 
         def forward(self, x):
@@ -37,18 +42,22 @@ def tiny_model(nc: int = 3, nm: int = 32, seed: int = 0, names: dict | None = No
             f3 = self.p3(f2)
             f4 = self.p4(f3)
             f5 = self.p5(f4)
-            outs = []
-            for f, head, s in zip((f3, f4, f5), self.heads, (8.0, 16.0, 32.0)):
-                o = head(f)
-                b, c, h, w = o.shape
+            boxes, scores, coefs = [], [], []
+            for i, (f, s) in enumerate(zip((f3, f4, f5), (8.0, 16.0, 32.0))):
+                b, _, h, w = f.shape
                 gy, gx = torch.meshgrid(torch.arange(h, dtype=x.dtype, device=x.device) + 0.5,
                                         torch.arange(w, dtype=x.dtype, device=x.device) + 0.5, indexing="ij")
                 grid = torch.stack((gx, gy)).view(1, 2, h * w)
-                o = o.view(b, c, h * w)
-                xy = (grid + o[:, 0:2].tanh()) * s
-                wh = o[:, 2:4].clamp(-4, 4).exp() * s * 2
-                outs.append(torch.cat((xy, wh, o[:, 4:4 + nc].sigmoid(), o[:, 4 + nc:]), 1))
-            return torch.cat(outs, 2), self.proto(f2)
+                xy = (grid + self.xy_heads[i](f).view(b, 2, h * w).tanh()) * s
+                wh = self.wh_heads[i](f).view(b, 2, h * w).clamp(-4, 4).exp() * s * 2
+                boxes.append(torch.cat((xy, wh), 1))
+                scores.append(self.cls_heads[i](f).view(b, nc, h * w))
+                coefs.append(self.coef_heads[i](f).view(b, nm, h * w))
+            # like YOLOv8's head: each kind joined over the scales (class logits through one sigmoid),
+            # then boxes|scores|coefficients joined on the channel axis as the last op (exporters rely
+            # on that split)
+            cat = lambda t: torch.cat(t, 2)  # noqa: E731
+            return torch.cat((cat(boxes), cat(scores).sigmoid(), cat(coefs)), 1), self.proto(f2)
 
     torch.manual_seed(seed)
     return TinySegment().train(False)

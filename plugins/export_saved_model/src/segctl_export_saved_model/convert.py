@@ -24,6 +24,8 @@ import numpy as np
 
 CALIBRATION_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 SIGNATURE = "serving_default"
+PARTS_SIGNATURE = "serving_parts"
+PART_PREFIX = "output0_part"
 INPUT_NAME = "images"
 
 
@@ -81,25 +83,85 @@ def find_permutations(tf_outs: list[np.ndarray], onnx_outs: list[np.ndarray]) ->
     return perms
 
 
-def build_saved_model(keras_model, perms: list[tuple[int, ...]], names: list[str], out_dir: Path) -> None:
+def parts_model(keras_model, x_nhwc: np.ndarray, perm: tuple[int, ...]):
+    """A model whose outputs are the tensors concatenated into the first output (boxes, class
+    scores, mask coefficients), then the other outputs; None when that output is no concatenation.
+
+    Why: ``output0`` joins boxes in pixels (0..imgsz) with scores in 0..1. Full-integer TFLite gives
+    a tensor one scale, so the scores of a quantised ``output0`` round to zero (mask mAP 0). Int8
+    models are therefore built from these parts, each with its own scale, and the backend joins
+    them after dequantising. The split is checked numerically: the parts, laid out like
+    ``output0`` and joined on its channel axis, must reproduce it."""
+    import tf_keras
+
+    out0 = keras_model.outputs[0]
+    layer, node_index, _ = out0._keras_history
+    if getattr(getattr(layer, "function", None), "__name__", "") != "concat":
+        return None
+    args = layer._inbound_nodes[node_index].call_args
+    parts = list(args[0]) if args and isinstance(args[0], (list, tuple)) else []
+    if len(parts) < 2:
+        return None
+    model = tf_keras.Model(inputs=keras_model.inputs, outputs=parts + list(keras_model.outputs[1:]))
+    got = [np.transpose(np.asarray(t), perm) for t in model(x_nhwc, training=False)[:len(parts)]]
+    whole = np.transpose(np.asarray(keras_model(x_nhwc, training=False)[0]), perm)
+    if sum(g.shape[1] for g in got) != whole.shape[1] or not np.allclose(np.concatenate(got, 1), whole, atol=1e-5):
+        return None
+    model.n_parts = len(parts)
+    return model
+
+
+def _layout(tf, o, perm):
+    return tf.transpose(o, perm) if list(perm) != list(range(len(perm))) else tf.identity(o)
+
+
+def build_saved_model(keras_model, perms: list[tuple[int, ...]], names: list[str], out_dir: Path,
+                      parts=None) -> None:
     """Save ``keras_model`` as a SavedModel whose ``serving_default`` takes ``images`` [B,H,W,3] and
-    returns ``{name: output}`` in the ONNX layout (each output transposed by its ``perm``)."""
+    returns ``{name: output}`` in the ONNX layout (each output transposed by its ``perm``).
+
+    With ``parts`` (from :func:`parts_model`) a second signature, ``serving_parts``, returns
+    ``output0`` as ``output0_part0..k`` (same layout, joined on axis 1 they are ``output0``) plus
+    the other outputs; int8 TFLite and Edge TPU are converted from it."""
     import tensorflow as tf
 
     shape = [int(d) for d in keras_model.inputs[0].shape]
+    spec = tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)
 
     module = tf.Module()
     module.model = keras_model
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name=INPUT_NAME)])
+    @tf.function(input_signature=[spec])
     def serve(images):
         outs = keras_model(images, training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        return {name: tf.transpose(o, perm) if list(perm) != list(range(len(perm))) else tf.identity(o)
-                for name, o, perm in zip(names, outs, perms)}
+        return {name: _layout(tf, o, perm) for name, o, perm in zip(names, outs, perms)}
 
     module.serve = serve
-    tf.saved_model.save(module, str(out_dir), signatures={SIGNATURE: serve})
+    signatures = {SIGNATURE: serve}
+    if parts is not None:
+        module.parts_model = parts
+        k = parts.n_parts
+
+        @tf.function(input_signature=[spec])
+        def serve_parts(images):
+            outs = parts(images, training=False)
+            res = {f"{PART_PREFIX}{i}": _layout(tf, o, perms[0]) for i, o in enumerate(outs[:k])}
+            res.update({name: _layout(tf, o, perm) for name, o, perm in zip(names[1:], outs[k:], perms[1:])})
+            return res
+
+        module.serve_parts = serve_parts
+        signatures[PARTS_SIGNATURE] = serve_parts
+    tf.saved_model.save(module, str(out_dir), signatures=signatures)
+
+
+def has_signature(saved_model: str | os.PathLike, key: str) -> bool:
+    """Whether the SavedModel at ``saved_model`` defines signature ``key`` (read from its proto)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(saved_model) / "saved_model.pb").read_bytes())
+    return any(key in mg.signature_def for mg in proto.meta_graphs)
 
 
 def save_keras(keras_model, perms: list[tuple[int, ...]], names: list[str], path: Path) -> None:

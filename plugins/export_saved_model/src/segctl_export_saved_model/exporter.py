@@ -16,7 +16,7 @@ import numpy as np
 from segctl.export.base import Exporter
 from segctl.export.metadata import write_yaml_metadata
 
-from .convert import build_saved_model, find_permutations, onnx_outputs, onnx_to_keras, save_keras
+from .convert import build_saved_model, find_permutations, onnx_outputs, onnx_to_keras, parts_model, save_keras
 from .plugin import OPTIONS
 
 KERAS_FILE = "model.keras"
@@ -64,11 +64,13 @@ class SavedModelExporter(Exporter):
             keras_model = onnx_to_keras(onnx_path)
             x = np.random.default_rng(0).random((args["batch"], 3, h, w), dtype=np.float32)
             names, onnx_outs = onnx_outputs(onnx_path, x)
-            tf_outs = keras_model(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), training=False)
+            x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+            tf_outs = keras_model(x_nhwc, training=False)
             tf_outs = [np.asarray(t) for t in (tf_outs if isinstance(tf_outs, (list, tuple)) else [tf_outs])]
             perms = find_permutations(tf_outs, onnx_outs)
+            parts = parts_model(keras_model, x_nhwc, perms[0]) if len(names) > 1 else None
         output.mkdir(parents=True, exist_ok=True)
-        build_saved_model(keras_model, perms, names, output)
+        build_saved_model(keras_model, perms, names, output, parts=parts)
         if args.get("keras"):
             save_keras(keras_model, perms, names, output / KERAS_FILE)
         metadata["preprocess"] = {**metadata.get("preprocess", {}), "layout": "NHWC"}

@@ -5,7 +5,8 @@ device); ``tf.lite.Interpreter`` is the fallback. The model is called through it
 ``serving_default`` signature so outputs are found by name (``output0``/``output1``), not by the
 converter's tensor order. Integer inputs are quantised and integer outputs dequantised with the
 tensors' own scale/zero point, so predict/val see float outputs in the ONNX layout whatever the
-precision.
+precision. An int8 model converted from the split signature returns ``output0`` in parts
+(``output0_part0..k``, each with its own scale); they are dequantised and joined here.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from segctl.errors import CheckpointError
 from segctl.export.metadata import read_yaml_metadata
 from segctl_export_saved_model.backend_base import OUTPUTS, TensorFlowBackendBase
+from segctl_export_saved_model.convert import PART_PREFIX
 
 from . import flatbuffer_meta
 
@@ -66,7 +68,8 @@ class TfliteBackend(TensorFlowBackendBase):
         if not meta:
             from segctl_export_saved_model.backend import default_metadata
 
-            meta = default_metadata("tflite", shape, int(self._out[OUTPUTS[0]]["shape"][1]) - 36)
+            channels = sum(int(d["shape"][1]) for k, d in self._out.items() if k == OUTPUTS[0] or k.startswith(PART_PREFIX))
+            meta = default_metadata("tflite", shape, channels - 36)
         self.metadata = meta
         self.batch = int(shape[0])
 
@@ -78,4 +81,7 @@ class TfliteBackend(TensorFlowBackendBase):
         detail = self._in[self._input]
         feed = quantize(x, detail) if np.issubdtype(detail["dtype"], np.integer) else x.astype(detail["dtype"])
         out = self._runner(**{self._input: feed})
-        return [dequantize(out[k], self._out[k]) for k in OUTPUTS]
+        if OUTPUTS[0] not in out:
+            parts = sorted((k for k in out if k.startswith(PART_PREFIX)), key=lambda k: int(k[len(PART_PREFIX):]))
+            out[OUTPUTS[0]] = np.concatenate([dequantize(out[k], self._out[k]) for k in parts], axis=1)
+        return [dequantize(out[k], self._out[k]) if k in self._out else out[k] for k in OUTPUTS]

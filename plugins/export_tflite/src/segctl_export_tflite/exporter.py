@@ -3,7 +3,9 @@
 Why from the SavedModel with TensorFlow's own converter: the SavedModel is already verified and in
 NHWC; the converter does fp16 weight storage (``half=True``) and full-integer quantisation with our
 own calibration images (``int8=True``), so nothing is downloaded and the calibration set is the
-user's data. int8 keeps float32 input/output tensors (quantise/dequantise inside the model), so the
+user's data. int8 is converted from the SavedModel's ``serving_parts`` signature (``output0``
+split into boxes / scores / coefficients, each quantised with its own scale; the backend joins
+them). int8 keeps float32 input/output tensors (quantise/dequantise inside the model), so the
 I/O stays the documented float layout; ``export_edgetpu`` builds the int8-I/O variant.
 
 Verification: fp32 and fp16 are held to tolerances; int8 cannot match PyTorch elementwise (that is
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from segctl.export.base import Exporter
 from segctl.export.metadata import write_yaml_metadata
-from segctl_export_saved_model.convert import SIGNATURE
+from segctl_export_saved_model.convert import PARTS_SIGNATURE, SIGNATURE, has_signature
 
 from . import flatbuffer_meta
 from .calibration import calibration_batches
@@ -27,7 +29,10 @@ def convert(saved_model: Path, args: dict, session, full_integer_io: bool = Fals
     """TFLite flatbuffer bytes of ``saved_model`` at the precision asked for in ``args``."""
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE])
+    # int8 from the split signature: boxes, scores and coefficients each get their own int8 scale
+    # (one scale for pixels and probabilities rounds every score to zero)
+    sig = PARTS_SIGNATURE if args.get("int8") and has_signature(saved_model, PARTS_SIGNATURE) else SIGNATURE
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[sig])
     if args.get("half"):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
