@@ -77,3 +77,23 @@ def test_letterbox_keeps_aspect_ratio():
     out = letterbox(img, [64, 64])
     assert out.shape == (64, 64, 3)
     assert (out[:16] == PAD).all() and (out[16:48] == 0).all() and (out[48:] == PAD).all()
+
+
+@pytest.mark.slow
+def test_benchmark_int8_row_beside_fp32(tmp_path, tiny_dataset):
+    """``segctl benchmark int8=True``: an int8 row with its own file, smaller, with a mask mAP."""
+    from pathlib import Path
+
+    from segctl.export.benchmark import benchmark
+
+    fixture = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ultralytics" / "yolov8n-seg-shapes.pt"
+    src = tmp_path / "best.pt"
+    src.write_bytes(fixture.read_bytes())
+    rows = {r["format"]: r for r in benchmark(src, data=str(tiny_dataset), imgsz=64, formats="tflite", int8=True,
+                                              runs=1, show=False)}
+    assert set(rows) == {"pytorch", "tflite", "tflite int8"}
+    fp32, q = rows["tflite"], rows["tflite int8"]
+    assert fp32["status"] == "ok" and q["status"] in ("ok", "not verified"), (fp32, q)
+    assert q["path"].endswith("best_int8.tflite") and Path(fp32["path"]).is_file()
+    assert q["size_mb"] < 0.5 * fp32["size_mb"]
+    assert q["mask_map50_95"] is not None and fp32["mask_map50_95"] is not None

@@ -50,12 +50,15 @@ def _val(path: Path, data: Any, imgsz: int, device: str, session: Any) -> tuple[
 
 
 def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: Any = None, formats=None, *,
-              device: str = "cpu", half: bool = False, runs: int = 10, csv_path: str | Path | None = None,
-              show: bool = True, isolate: bool = True) -> list[dict]:
+              device: str = "cpu", half: bool = False, int8: bool = False, runs: int = 10,
+              csv_path: str | Path | None = None, show: bool = True, isolate: bool = True) -> list[dict]:
     """Benchmark ``model`` (a ``.pt``) in PyTorch and every registered export format.
 
     :param formats: names to include (default: all registered).
     :param data: dataset for val (skipped when ``None``).
+    :param int8: also benchmark an int8 variant (row ``<format> int8``, file ``<stem>_int8<suffix>``)
+        of every format with an ``int8`` option, calibrated on ``data`` — so an int8 model's size
+        and mask mAP sit next to its float one.
     :param isolate: run each format in a child process, so a runtime that crashes the interpreter
         (native libraries of different formats do not always coexist in one process) costs only
         its own row.
@@ -84,11 +87,16 @@ def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: An
             args["data"] = data
         if half and "half" in spec.options:
             args["half"] = True
-        if isolate:
-            rows.append(_row_in_child(spec.name, model, args, data, imgsz, device, runs))
-        else:
-            rows.append(_row(spec.name, model, lambda a=args: export(model, session, **a), data, imgsz, device,
-                             session, load_backend, runs, verify=True))
+        variants = [(spec.name, args)]
+        if int8 and data is not None and "int8" in spec.options:
+            out = model.with_name(f"{model.stem}_int8{spec.suffix}")
+            variants.append((f"{spec.name} int8", {**args, "half": False, "int8": True, "output": str(out)}))
+        for name, a in variants:
+            if isolate:
+                rows.append({**_row_in_child(spec.name, model, a, data, imgsz, device, runs), "format": name})
+            else:
+                rows.append(_row(name, model, lambda a=a: export(model, session, **a), data, imgsz, device,
+                                 session, load_backend, runs, verify=True))
     rows = [{c: r.get(c) for c in COLUMNS} for r in rows]
     out = Path(csv_path) if csv_path else model.with_name(model.stem + "_benchmark.csv")
     with open(out, "w", newline="", encoding="utf-8") as fh:
@@ -187,15 +195,15 @@ def _print(rows: list[dict], csv_path: Path) -> None:
 
 
 def run_benchmark_cli(session: Any, args: dict) -> list[dict]:
-    """``segctl benchmark model=best.pt data=... imgsz=640 [formats=onnx,torchscript] [device=cpu] [half]``."""
+    """``segctl benchmark model=best.pt data=... imgsz=640 [formats=onnx,torchscript] [device=cpu] [half] [int8]``."""
     args = dict(args)
     model = args.pop("model", None)
     if not model:
         raise UsageError("benchmark needs model=PATH", hint="segctl benchmark model=best.pt data=shapes-seg imgsz=320")
-    known = {"data", "imgsz", "formats", "format", "device", "half", "runs", "csv"}
+    known = {"data", "imgsz", "formats", "format", "device", "half", "int8", "runs", "csv"}
     unknown = sorted(set(args) - known)
     if unknown:
         raise UsageError(f"unknown benchmark option(s): {', '.join(unknown)}", hint=f"options: {', '.join(sorted(known))}")
     return benchmark(model, data=args.get("data"), imgsz=int(args.get("imgsz", 640)), session=session,
                      formats=args.get("formats") or args.get("format"), device=str(args.get("device", "cpu")),
-                     half=bool(args.get("half", False)), runs=int(args.get("runs", 10)), csv_path=args.get("csv"))
+                     half=bool(args.get("half", False)), int8=bool(args.get("int8", False)), runs=int(args.get("runs", 10)), csv_path=args.get("csv"))
