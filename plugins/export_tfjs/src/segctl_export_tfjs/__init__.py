@@ -1,0 +1,1 @@
+"""segctl plugin: TensorFlow.js graph models (``<stem>_web_model/``)."""

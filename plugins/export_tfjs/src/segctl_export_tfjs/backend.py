@@ -1,0 +1,88 @@
+"""The backend for ``<stem>_web_model/`` folders: the TF.js graph model rebuilt and run in TensorFlow.
+
+Why TensorFlow and not a JavaScript runtime: predict/val run in Python, and a TF.js graph model is
+a TensorFlow GraphDef in JSON (``modelTopology``) whose constant values were moved into weight
+shards. Parsing the JSON back into a GraphDef, filling each weight into its ``Const`` node and
+importing the graph runs exactly the ops and values a browser would (the converter's fused ops,
+e.g. ``_FusedConv2D``, are TensorFlow kernels). Feeds and fetches come from ``model.json``'s
+``signature``; metadata from ``userDefinedMetadata.segctl`` (or ``metadata.yaml``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from segctl.errors import CheckpointError
+from segctl.export.metadata import read_yaml_metadata
+from segctl_export_saved_model.backend import default_metadata
+from segctl_export_saved_model.backend_base import OUTPUTS, TensorFlowBackendBase
+
+from .weights import read_weights
+
+MODEL_JSON = "model.json"
+
+
+def load_graph_model(folder: Path):
+    """``(graph_def, {input: tensor}, {output key: tensor}, user metadata)`` of a web model folder."""
+    import tensorflow as tf
+    from google.protobuf import json_format
+
+    path = folder / MODEL_JSON
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: no {MODEL_JSON}", hint="export it with 'segctl export format=tfjs'")
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    if spec.get("format") != "graph-model" or "modelTopology" not in spec:
+        raise CheckpointError(f"{path}: not a TF.js graph model (format {spec.get('format')!r})",
+                              hint="segctl exports and runs graph models; export again with format=tfjs")
+    graph_def = json_format.ParseDict(spec["modelTopology"], tf.compat.v1.GraphDef(), ignore_unknown_fields=True)
+    weights = read_weights(spec.get("weightsManifest", []), folder)
+    nodes = {n.name: n for n in graph_def.node}
+    for name, value in weights.items():
+        node = nodes.get(name)
+        if node is None:
+            raise CheckpointError(f"{path}: weight {name!r} has no node in the graph",
+                                  hint="model.json and the shards come from different exports")
+        if node.attr["dtype"].type:  # the converter stores int64 constants as int32 (TF.js has no int64)
+            value = value.astype(tf.as_dtype(node.attr["dtype"].type).as_numpy_dtype)
+        else:
+            node.attr["dtype"].type = tf.as_dtype(value.dtype).as_datatype_enum
+        node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+    sig = spec.get("signature") or {}
+    inputs = {k: v["name"] for k, v in (sig.get("inputs") or {}).items()}
+    outputs = {k: v["name"] for k, v in (sig.get("outputs") or {}).items()}
+    meta = (spec.get("userDefinedMetadata") or {}).get("segctl") or {}
+    return graph_def, inputs, outputs, meta
+
+
+class TfjsBackend(TensorFlowBackendBase):
+    def __init__(self, path, device="cpu", session=None):
+        import tensorflow as tf
+
+        self.path = Path(path)
+        self.device = str(device)
+        folder = self.path.parent if self.path.name == MODEL_JSON else self.path
+        graph_def, inputs, outputs, meta = load_graph_model(folder)
+        if not inputs or not all(k in outputs for k in OUTPUTS):
+            raise CheckpointError(f"{folder}: model.json signature lacks images/output0/output1",
+                                  hint="export it again with 'segctl export format=tfjs'")
+        try:
+            wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+            feed = wrapped.graph.get_tensor_by_name(next(iter(inputs.values())))
+            self._fn = wrapped.prune(feeds=[feed], fetches=[wrapped.graph.get_tensor_by_name(outputs[k]) for k in OUTPUTS])
+        except Exception as e:  # noqa: BLE001 - an op TensorFlow lacks, or a malformed topology
+            raise CheckpointError(f"{folder}: the graph model does not import into TensorFlow ({type(e).__name__}: {e})",
+                                  hint="export it again with 'segctl export format=tfjs'") from e
+        shape = feed.shape.as_list()
+        self.metadata = meta or read_yaml_metadata(folder) or default_metadata("tfjs", shape, None)
+        self.batch = shape[0]
+
+    @property
+    def file(self) -> Path:
+        return self.path
+
+    def _run(self, x: np.ndarray) -> list[np.ndarray]:
+        import tensorflow as tf
+
+        return [t.numpy() for t in self._fn(tf.constant(x))]
