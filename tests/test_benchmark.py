@@ -24,3 +24,20 @@ def test_benchmark_rows_and_csv(tmp_path, tiny_dataset):
         assert abs(by[name]["mask_map50_95"] - by["pytorch"]["mask_map50_95"]) <= 0.5  # points
     saved = list(csv.DictReader(open(tmp_path / "best_benchmark.csv")))
     assert [r["format"] for r in saved] == ["pytorch", "onnx", "torchscript"]
+
+
+def test_format_row_runs_in_the_interpreter_named_for_it(tmp_path, monkeypatch):
+    """``SEGCTL_BENCHMARK_PYTHON_<FORMAT>``: a format whose runtime lives in another environment
+    (TF.js) gets its row from that environment's Python."""
+    import sys
+
+    src = tmp_path / "best.pt"
+    src.write_bytes(FIX.read_bytes())
+    marker = tmp_path / "used"
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\ntouch "{marker}"\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("SEGCTL_BENCHMARK_PYTHON_ONNX", str(wrapper))
+    rows = {r["format"]: r for r in benchmark(src, imgsz=64, formats="onnx", runs=1, show=False)}
+    assert rows["onnx"]["status"] == "ok", rows["onnx"]
+    assert marker.exists()

@@ -79,7 +79,8 @@ def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: An
         specs = [s for s in specs if s.name in wanted or set(getattr(s, "aliases", ())) & wanted]
     rows = [_row("pytorch", model, lambda: model, data, imgsz, device, session, load_backend, runs, verify=False)]
     for spec in specs:
-        if not spec.available:
+        python = interpreter_for(spec.name)
+        if not spec.available and not (python and isolate):
             rows.append({"format": spec.name, "status": "missing deps", "error": spec.install_hint()})
             continue
         args = {"format": spec.name, "imgsz": imgsz, "device": device, "verify": "warn"}
@@ -93,7 +94,7 @@ def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: An
             variants.append((f"{spec.name} int8", {**args, "half": False, "int8": True, "output": str(out)}))
         for name, a in variants:
             if isolate:
-                rows.append({**_row_in_child(spec.name, model, a, data, imgsz, device, runs), "format": name})
+                rows.append({**_row_in_child(spec.name, model, a, data, imgsz, device, runs, python), "format": name})
             else:
                 rows.append(_row(name, model, lambda a=a: export(model, session, **a), data, imgsz, device,
                                  session, load_backend, runs, verify=True))
@@ -119,8 +120,19 @@ def _child(name, model, args, data, imgsz, device, runs):
                 runs, verify=True)
 
 
-def _row_in_child(name, model, args, data, imgsz, device, runs) -> dict:
-    """Run one format in a fresh interpreter (``python -c``), row returned as JSON.
+def interpreter_for(fmt: str) -> str | None:
+    """The Python of another environment that runs ``fmt``'s row: ``$SEGCTL_BENCHMARK_PYTHON_<FORMAT>``.
+
+    Why: some formats' runtimes cannot share an environment (TF.js's converter needs TensorFlow 2.16,
+    the other TensorFlow formats 2.21), yet their numbers belong in one table. The row then runs in
+    that interpreter, which must have segctl and the format's plugin installed (``make install-tfjs``)."""
+    import os
+
+    return os.environ.get(f"SEGCTL_BENCHMARK_PYTHON_{fmt.upper()}") or None
+
+
+def _row_in_child(name, model, args, data, imgsz, device, runs, python: str | None = None) -> dict:
+    """Run one format in a fresh interpreter (``python -c``; ``python`` or this one), row returned as JSON.
 
     A plain subprocess rather than a multiprocessing worker: TensorFlow-based runtimes were seen to
     crash inside pool workers but run normally in an ordinary process.
@@ -135,7 +147,7 @@ def _row_in_child(name, model, args, data, imgsz, device, runs) -> dict:
         job.write_text(json.dumps({"name": name, "model": str(model), "args": args, "data": data,
                                    "imgsz": imgsz, "device": device, "runs": runs}))
         code = "import sys; from segctl.export.benchmark import _child_main; _child_main(sys.argv[1])"
-        proc = subprocess.run([sys.executable, "-c", code, str(job)], stdout=sys.stdout, stderr=sys.stderr)
+        proc = subprocess.run([python or sys.executable, "-c", code, str(job)], stdout=sys.stdout, stderr=sys.stderr)
         out = Path(tmp) / "row.json"
         if out.exists():
             return json.loads(out.read_text())
