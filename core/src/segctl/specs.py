@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,10 @@ class Spec:
 
     ``name``: unique within its kind. ``target``: ``"package.module:attr"`` (attr may be dotted).
     ``requires``: import names that must be importable (``"onnxruntime"``). ``install``: the pip
-    command that provides them (shown verbatim in errors). ``description``: one line for tables.
+    command that provides them (shown verbatim in errors). ``programs``: executables that must be
+    on PATH (a closed compiler, say), with ``programs_install`` saying how to get them — so a format
+    that cannot finish is listed as unavailable up front instead of failing after minutes of work.
+    ``description``: one line for tables.
     ``plugin``/``dist``/``version`` are filled in by the registry (who provided it).
     """
 
@@ -30,6 +34,8 @@ class Spec:
     requires: tuple[str, ...] = ()
     install: str = ""
     description: str = ""
+    programs: tuple[str, ...] = ()
+    programs_install: str = ""
     plugin: str = field(default="", compare=False)
     dist: str = field(default="", compare=False)
     version: str = field(default="", compare=False)
@@ -45,14 +51,17 @@ class Spec:
                     out.append(mod)
             except (ImportError, ValueError):
                 out.append(mod)
-        return out
+        return out + [f"program {p}" for p in self.programs if shutil.which(p) is None]
 
     @property
     def available(self) -> bool:
         return not self.missing()
 
     def install_hint(self) -> str:
-        return self.install or ("pip install " + " ".join(self.missing() or self.requires))
+        missing = self.missing()
+        if missing and self.programs_install and all(m.startswith("program ") for m in missing):
+            return self.programs_install
+        return self.install or ("pip install " + " ".join(m for m in (missing or self.requires) if " " not in m))
 
     def load(self) -> Any:
         """Import and return the target; a missing dependency raises :class:`MissingDependencyError`."""

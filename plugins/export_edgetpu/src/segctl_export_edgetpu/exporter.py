@@ -19,15 +19,8 @@ from segctl_export_tflite import flatbuffer_meta
 from segctl_export_tflite.exporter import convert
 
 from .checks import inspect
-from .plugin import OPTIONS
+from .plugin import COMPILER, INSTALL_COMPILER, OPTIONS
 
-COMPILER = "edgetpu_compiler"
-INSTALL_COMPILER = (
-    "the Edge TPU compiler (x86-64 Linux only) comes from Coral's apt repository: "
-    "curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /usr/share/keyrings/coral.gpg && "
-    "echo 'deb [signed-by=/usr/share/keyrings/coral.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main' "
-    "| sudo tee /etc/apt/sources.list.d/coral-edgetpu.list && sudo apt-get update && sudo apt-get install edgetpu-compiler"
-)
 
 
 def full_integer_model(saved_model: Path, args: dict, session) -> tuple[bytes, dict]:

@@ -3,6 +3,13 @@ from segctl import hookimpl
 from segctl.specs import BackendSpec, ExporterSpec
 
 OPTIONS = ("imgsz", "batch", "data", "fraction", "device")
+COMPILER = "edgetpu_compiler"
+INSTALL_COMPILER = (
+    "the Edge TPU compiler (x86-64 Linux only) comes from Coral's apt repository: "
+    "curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /usr/share/keyrings/coral.gpg && "
+    "echo 'deb [signed-by=/usr/share/keyrings/coral.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main' "
+    "| sudo tee /etc/apt/sources.list.d/coral-edgetpu.list && sudo apt-get update && sudo apt-get install edgetpu-compiler"
+)
 INSTALL = "pip install segctl-export-edgetpu  # plus the edgetpu_compiler binary, see docs/export-tensorflow.md"
 
 
@@ -10,7 +17,8 @@ INSTALL = "pip install segctl-export-edgetpu  # plus the edgetpu_compiler binary
 def segctl_register_exporters():
     return [ExporterSpec(
         name="edgetpu", aliases=("coral",), target="segctl_export_edgetpu.exporter:EdgeTpuExporter",
-        requires=("tensorflow",), install=INSTALL, suffix="_edgetpu.tflite", options=OPTIONS,
+        requires=("tensorflow",), install=INSTALL, programs=(COMPILER,), programs_install=INSTALL_COMPILER,
+        suffix="_edgetpu.tflite", options=OPTIONS,
         after=("saved_model",), backend="edgetpu",
         description="Coral Edge TPU: full-integer TFLite (calibrated on data=) compiled by edgetpu_compiler",
     )]
