@@ -78,6 +78,14 @@ def test_half_and_int8_weights_are_smaller_and_run(tf_workdir, session, tiny, we
     assert load_backend(q8, session).metadata["weights"] == "uint8"
 
 
+def test_metadata_from_model_json_alone(web, session, tmp_path):
+    alone = tmp_path / "a_web_model"
+    shutil.copytree(web, alone)
+    (alone / "metadata.yaml").unlink()
+    meta = load_backend(alone, session).metadata
+    assert meta["names"] == {0: "class0", 1: "class1", 2: "class2"} and meta["imgsz"] == [64, 96]
+
+
 def test_missing_shard_is_a_checkpoint_error(web, session, tmp_path):
     broken = tmp_path / "b_web_model"
     shutil.copytree(web, broken)

@@ -5,7 +5,8 @@ a TensorFlow GraphDef in JSON (``modelTopology``) whose constant values were mov
 shards. Parsing the JSON back into a GraphDef, filling each weight into its ``Const`` node and
 importing the graph runs exactly the ops and values a browser would (the converter's fused ops,
 e.g. ``_FusedConv2D``, are TensorFlow kernels). Feeds and fetches come from ``model.json``'s
-``signature``; metadata from ``userDefinedMetadata.segctl`` (or ``metadata.yaml``).
+``signature``; metadata from ``metadata.yaml``, else ``userDefinedMetadata.segctl`` in ``model.json``
+(a folder copied without the YAML still knows its class names).
 """
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ def load_graph_model(folder: Path):
     return graph_def, inputs, outputs, meta
 
 
+def int_keys(meta: dict) -> dict:
+    """``meta`` with ``names`` keyed by int again (JSON object keys are always strings)."""
+    if isinstance(meta.get("names"), dict):
+        meta = {**meta, "names": {int(k): v for k, v in meta["names"].items()}}
+    return meta
+
+
 class TfjsBackend(TensorFlowBackendBase):
     def __init__(self, path, device="cpu", session=None):
         import tensorflow as tf
@@ -75,7 +83,7 @@ class TfjsBackend(TensorFlowBackendBase):
             raise CheckpointError(f"{folder}: the graph model does not import into TensorFlow ({type(e).__name__}: {e})",
                                   hint="export it again with 'segctl export format=tfjs'") from e
         shape = feed.shape.as_list()
-        self.metadata = meta or read_yaml_metadata(folder) or default_metadata("tfjs", shape, None)
+        self.metadata = read_yaml_metadata(folder) or int_keys(meta) or default_metadata("tfjs", shape, None)
         self.batch = shape[0]
 
     @property
