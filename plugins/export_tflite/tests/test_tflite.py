@@ -80,8 +80,9 @@ def test_letterbox_keeps_aspect_ratio():
 
 
 @pytest.mark.slow
-def test_benchmark_int8_row_beside_fp32(tmp_path, tiny_dataset):
-    """``segctl benchmark int8=True``: an int8 row with its own file, smaller, with a mask mAP."""
+def test_benchmark_int8_row_beside_fp32(tmp_path, tiny_dataset, monkeypatch):
+    """``segctl benchmark int8=True``: an int8 row with its own file, smaller, with a mask mAP; the
+    model given by a relative path (the chain's intermediates must survive onnx2tf's chdir)."""
     from pathlib import Path
 
     from segctl.export.benchmark import benchmark
@@ -89,8 +90,9 @@ def test_benchmark_int8_row_beside_fp32(tmp_path, tiny_dataset):
     fixture = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ultralytics" / "yolov8n-seg-shapes.pt"
     src = tmp_path / "best.pt"
     src.write_bytes(fixture.read_bytes())
-    rows = {r["format"]: r for r in benchmark(src, data=str(tiny_dataset), imgsz=64, formats="tflite", int8=True,
-                                              runs=1, show=False)}
+    monkeypatch.chdir(tmp_path)
+    rows = {r["format"]: r for r in benchmark("best.pt", data=str(tiny_dataset), imgsz=64, formats="tflite",
+                                              int8=True, runs=1, show=False)}
     assert set(rows) == {"pytorch", "tflite", "tflite int8"}
     fp32, q = rows["tflite"], rows["tflite int8"]
     assert fp32["status"] == "ok" and q["status"] in ("ok", "not verified"), (fp32, q)

@@ -72,11 +72,12 @@ def prepare_for_trace(module: Any) -> None:
 
 def output_path(spec: Any, source: Path | None, args: dict) -> Path:
     """``args['output']`` or ``<dir of model>/<stem><suffix>`` (``model.onnx`` in the working
-    directory for an in-memory model without a file). Never the source file itself."""
+    directory for an in-memory model without a file). Never the source file itself. Always
+    absolute: later chain steps (onnx2tf) change directory and must still find the intermediates."""
     if args.get("output"):
-        out = Path(args["output"]).expanduser()
+        out = Path(args["output"]).expanduser().absolute()
     elif source is not None:
-        out = source.with_name(source.stem + spec.suffix)
+        out = source.absolute().with_name(source.stem + spec.suffix)
     else:
         out = Path.cwd() / ("model" + spec.suffix)
     if source is not None and out.resolve() == source.resolve():
