@@ -53,7 +53,7 @@ def main() -> None:
         for label, threads, workers in settings:
             torch.set_num_threads(threads)
             speeds[label] = measure(session, index, {**cfg, "workers": workers}, imgsz, args)
-            print(f"imgsz {imgsz} {label}: {speeds[label]}")
+            print(f"imgsz {imgsz} {label}: {speeds[label][1]}")
         if args.baseline:
             (b, _), (s, _) = (v for v in speeds.values())
             print(f"imgsz {imgsz}: segctl / baseline = {s / b:.2f}x")
