@@ -39,23 +39,30 @@ class SegmentValidator:
         self.training = False
         self.jdict: list = []
         self.metrics = None
+        self.vloss = None
         self.device = torch.device("cpu")
 
     # ------------------------------------------------------------------ entry points
     @torch.no_grad()
     def run_training(self, model, criterion=None, epoch: int = 0, final: bool = False):
-        """Validate the (EMA) model in memory; returns ``(metrics, None)`` (no val loss: the eval
-        graph does not return the training outputs the loss needs)."""
+        """Validate the (EMA) model in memory; returns ``(metrics, val loss items or None)``.
+
+        The val loss (same four items as the training loss) is computed when ``criterion`` is given
+        and the model has a ``head``: see :func:`_val_loss_fn`."""
         self.training = not final
         self.device = next(model.parameters()).device
         was_training = model.training
         model.eval()
         infer = _module_infer(model, half=self.device.type == "cuda")
+        loss_fn = _val_loss_fn(model, criterion) if criterion is not None and not final else None
         try:
-            metrics = self._evaluate(infer, plots=final and bool(self.cfg.get("plots")), verbose=final)
+            metrics = self._evaluate(infer, plots=final and bool(self.cfg.get("plots")), verbose=final,
+                                     loss_fn=loss_fn)
         finally:
             model.train(was_training)
-        return metrics, None
+            if loss_fn is not None:
+                loss_fn.remove()
+        return metrics, (self.vloss if loss_fn is not None else None)
 
     @torch.no_grad()
     def run(self):
@@ -117,7 +124,7 @@ class SegmentValidator:
         return m
 
     # ------------------------------------------------------------------ the loop
-    def _evaluate(self, infer, plots: bool, verbose: bool):
+    def _evaluate(self, infer, plots: bool, verbose: bool, loss_fn=None):
         from .confusion import ConfusionMatrix
         from .metrics import SegmentMetrics, StatsAccumulator
 
@@ -127,6 +134,7 @@ class SegmentValidator:
         self.jdict = []
         dt = [0.0, 0.0, 0.0]
         seen = 0
+        vloss, nloss = None, 0
         nimg_per_class = np.zeros(max(nc, 1), int)
         bar = progress.epoch_progress(len(self.loader), disable=not self.cfg.get("verbose", True))
         with bar:
@@ -136,6 +144,9 @@ class SegmentValidator:
                 img = batch["img"].to(self.device, non_blocking=True).float() / 255
                 t1 = time.perf_counter()
                 out = infer(img)
+                if loss_fn is not None:
+                    items = loss_fn(batch).float().cpu()
+                    vloss, nloss = (items if vloss is None else vloss + items), nloss + 1
                 t2 = time.perf_counter()
                 dets = self._postprocess(out, nc)
                 for si, det in enumerate(dets):
@@ -149,6 +160,7 @@ class SegmentValidator:
                 if plots and bi < N_PLOT_BATCHES and self.save_dir is not None:
                     _plot_val_batch(batch, dets, self._protos, self.names, self.save_dir, bi)
                 bar.update(task, advance=1)
+        self.vloss = vloss / nloss if nloss else None
         metrics = SegmentMetrics(self.names)
         metrics.process(**stats.result())
         n = max(seen, 1)
@@ -345,6 +357,33 @@ def _module_infer(model, half: bool = False):
             return out[0].float(), (out[1][-1] if isinstance(out[1], (list, tuple)) else out[1]).float()
         return out
     return infer
+
+
+def _val_loss_fn(model, criterion):
+    """``loss_fn(batch) -> loss items`` for the batch just run through ``model`` in eval mode, or None.
+
+    Why this way: the eval forward returns decoded boxes, not the raw per-scale outputs the loss
+    needs. A pre-hook keeps the head's input features, and the head alone is run again on them with
+    only its own ``training`` flag set (so it returns training-format outputs) while every
+    BatchNorm below stays in eval mode — the EMA weights' running statistics are never touched and
+    the backbone is not run twice. ``loss_fn.remove()`` drops the hook."""
+    head = getattr(model, "head", None)
+    if head is None:
+        return None
+    feats: dict = {}
+    handle = head.register_forward_pre_hook(lambda module, args: feats.__setitem__("x", args[0]))
+
+    def loss_fn(batch):
+        head.training = True  # the flag of the head module only, not of its children
+        try:
+            raw = head(list(feats["x"]))
+        finally:
+            head.training = False
+        raw = tuple([t.float() for t in r] if isinstance(r, list) else r.float() for r in raw)
+        return criterion(raw, batch)[1]
+
+    loss_fn.remove = handle.remove
+    return loss_fn
 
 
 def _stored_train_args(src, session) -> dict:

@@ -35,6 +35,8 @@ def test_train_writes_loadable_weights_and_outputs(trained):
     rows = list(csv.DictReader(open(d / "results.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert {"train/seg_loss", "metrics/mAP50-95(M)", "lr/pg0"} <= set(rows[0])
+    val = [float(rows[-1][f"val/{n}_loss"]) for n in ("box", "seg", "cls", "dfl")]
+    assert all(math.isfinite(v) and v > 0 for v in val), val
     for f in (trained.last, trained.best):
         ck = torch.load(f, weights_only=True)  # plain data only
         assert ck["epoch"] == -1 and ck["optimizer"] is None and ck["ema"] is None
@@ -98,3 +100,28 @@ def test_ddp_two_cpu_processes_gloo(shapes_data, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
     assert (tmp_path / "d" / "weights" / "last.pt").exists()
     assert len(list(csv.DictReader(open(tmp_path / "d" / "results.csv")))) == 1
+
+
+def test_val_loss_leaves_the_model_untouched(tiny_seg_model):
+    """The val-loss pass re-runs only the head with its own training flag: no BatchNorm statistics
+    change, the hook is removed, and the items equal the loss on a training-mode forward's outputs
+    (BatchNorm aside: compared with the head in eval mode for its children)."""
+    from segctl_tasks_segment.loss import SegmentationLoss
+    from segctl_tasks_segment.validator import _val_loss_fn
+
+    model = tiny_seg_model
+    crit = SegmentationLoss(model, hyp={"box": 7.5, "cls": 0.5, "dfl": 1.5, "overlap_mask": True})
+    batch = {"batch_idx": torch.tensor([0.0, 1.0]), "cls": torch.tensor([[0.0], [2.0]]),
+             "bboxes": torch.tensor([[0.5, 0.5, 0.4, 0.3], [0.3, 0.6, 0.2, 0.2]]),
+             "masks": torch.zeros(2, 16, 16)}
+    batch["masks"][0, 5:11, 4:12] = 1
+    batch["masks"][1, 8:12, 3:7] = 1
+    stats = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    fn = _val_loss_fn(model, crit)
+    with torch.no_grad():
+        model(torch.rand(2, 3, 64, 64))
+        items = fn(batch)
+    fn.remove()
+    assert items.shape == (4,) and torch.isfinite(items).all() and (items > 0).all()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in stats.items())
+    assert not model.head._forward_pre_hooks and not model.head.training
