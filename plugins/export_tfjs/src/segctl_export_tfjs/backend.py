@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from segctl.errors import CheckpointError
 from segctl.export.metadata import read_yaml_metadata
+from segctl_export_pb.backend import GraphBackend, prune_graph
 from segctl_export_saved_model.backend import default_metadata
-from segctl_export_saved_model.backend_base import OUTPUTS, TensorFlowBackendBase
+from segctl_export_saved_model.backend_base import OUTPUTS
 
 from .weights import read_weights
 
@@ -64,10 +63,8 @@ def int_keys(meta: dict) -> dict:
     return meta
 
 
-class TfjsBackend(TensorFlowBackendBase):
+class TfjsBackend(GraphBackend):
     def __init__(self, path, device="cpu", session=None):
-        import tensorflow as tf
-
         self.path = Path(path)
         self.device = str(device)
         folder = self.path.parent if self.path.name == MODEL_JSON else self.path
@@ -76,21 +73,9 @@ class TfjsBackend(TensorFlowBackendBase):
             raise CheckpointError(f"{folder}: model.json signature lacks images/output0/output1",
                                   hint="export it again with 'segctl export format=tfjs'")
         try:
-            wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
-            feed = wrapped.graph.get_tensor_by_name(next(iter(inputs.values())))
-            self._fn = wrapped.prune(feeds=[feed], fetches=[wrapped.graph.get_tensor_by_name(outputs[k]) for k in OUTPUTS])
+            self._fn, shape = prune_graph(graph_def, next(iter(inputs.values())), [outputs[k] for k in OUTPUTS])
         except Exception as e:  # noqa: BLE001 - an op TensorFlow lacks, or a malformed topology
             raise CheckpointError(f"{folder}: the graph model does not import into TensorFlow ({type(e).__name__}: {e})",
                                   hint="export it again with 'segctl export format=tfjs'") from e
-        shape = feed.shape.as_list()
         self.metadata = read_yaml_metadata(folder) or int_keys(meta) or default_metadata("tfjs", shape, None)
         self.batch = shape[0]
-
-    @property
-    def file(self) -> Path:
-        return self.path
-
-    def _run(self, x: np.ndarray) -> list[np.ndarray]:
-        import tensorflow as tf
-
-        return [t.numpy() for t in self._fn(tf.constant(x))]

@@ -4,8 +4,8 @@ from segctl.specs import BackendSpec, ExporterSpec
 
 OPTIONS = ("imgsz", "batch", "half", "int8", "device")
 #: the converter's dependency set conflicts with TF 2.21 (see pyproject.toml): an environment of its own
-INSTALL = ("make install-tfjs  # a venv of its own (.venv-tfjs); by hand: pip install 'segctl-export-tfjs[runtime]' "
-           "&& pip install --no-deps tensorflowjs==4.22.0")
+INSTALL = ("make install-tfjs  # a venv of its own (.venv-tfjs): the TF 2.16 runtime set, then tensorflowjs==4.22.0 "
+           "and the saved_model/pb/tfjs plugins with --no-deps (they pin TF 2.21); see docs/export-tensorflow.md")
 
 
 @hookimpl
