@@ -87,7 +87,8 @@ def make_loader(index, cfg: dict, imgsz: int, batch: int, stride: int, *, train:
     hyp = dict(cfg)
     ds = SegmentDataset(index, imgsz=imgsz, augment=train, hyp=hyp, rect=(bool(cfg.get("rect")) or not train) if rect is None else rect,
                         batch_size=batch, stride=stride, mask_ratio=int(cfg.get("mask_ratio") or 4),
-                        overlap=bool(cfg.get("overlap_mask", True)), cache=cfg.get("cache") or None)
+                        overlap=bool(cfg.get("overlap_mask", True)), cache=cfg.get("cache") or None,
+                        seed=int(cfg.get("seed") or 0) + max(rank, 0))
     workers = default_workers(cfg)
     loader = build_dataloader(ds, batch, workers, shuffle=train and not cfg.get("rect"), rank=rank,
                               seed=int(cfg.get("seed") or 0))

@@ -27,7 +27,7 @@ from torch import nn
 from segctl.errors import CheckpointError, ConfigError
 
 from . import checkpointing as ckpt_mod
-from . import ddp, progress
+from . import ddp, elastic, progress
 from .engine_setup import (build_train_model, load_split, make_loader, run_dir_for, seed_everything,
                            try_plot_batch, try_plot_labels)
 from .optim import (ModelEMA, accumulation_steps, build_optimizer, lr_lambda, unwrap, warmup_iterations,
@@ -47,6 +47,7 @@ class SegmentTrainer:
         self.is_main = self.rank in (-1, 0)
         self.resume_ckpt = None
         self.resumed_overrides: list[str] = []
+        self.cfg = elastic.auto_resume(self.cfg, self._log)  # a torchrun restart continues its run
         if self.cfg.get("resume"):
             self._prepare_resume()
         self.device = ddp.select_device(self.cfg, self.local_rank)
@@ -160,6 +161,7 @@ class SegmentTrainer:
             from segctl.runs import write_args
 
             self.wdir.mkdir(parents=True, exist_ok=True)
+            elastic.write_marker(self.save_dir)
             clean_stale_temps(self.wdir)
             write_args(self.save_dir, self.train_args())
             self._log(f"optimizer: {self.opt_name}(lr={self.lr0:g}, momentum={self.momentum:g}) with 3 groups "
@@ -306,6 +308,8 @@ class SegmentTrainer:
         sampler = getattr(self.train_loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
+        if hasattr(self.train_set, "set_epoch"):  # augmentation keyed by (seed, epoch, sample)
+            self.train_set.set_epoch(epoch)
         gen = getattr(self.train_loader, "generator", None)
         if gen is not None:  # shuffle order depends on (seed, epoch) only: a resumed run sees the same order
             gen.manual_seed(int(cfg.get("seed") or 0) * 1000 + epoch)

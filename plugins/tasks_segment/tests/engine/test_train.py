@@ -72,8 +72,17 @@ def test_nan_loss_is_skipped_reported_and_never_saved(shapes_data, session, tmp_
     assert tr.epoch == 1  # training went on after the restore
 
 
-def test_sigkill_mid_epoch_then_resume_finishes(shapes_data, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def _losses(stdout: str) -> list[float]:
+    line = [x for x in stdout.splitlines() if x.startswith("LOSSES")][-1]
+    return [float(v) for v in line[len("LOSSES"):].strip(" []").split(",")]
+
+
+def test_sigkill_mid_epoch_then_resume_finishes_bitwise(shapes_data, tmp_path):
+    """Killed in epoch 2 and resumed, with 2 DataLoader worker processes (which the restart replaces):
+    all 3 epochs finish in the same folder and the last epoch's losses and the final weights equal
+    those of a run that was never interrupted -- one that loaded its data in the main process, since
+    the augmented data depend on (seed, epoch, sample) only, not on the workers."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", WORKERS="2")
     cmd = [sys.executable, str(SCRIPT), shapes_data, str(tmp_path), "3"]
     r = subprocess.run(cmd + ["1"], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == -9, r.stderr[-2000:]
@@ -84,8 +93,19 @@ def test_sigkill_mid_epoch_then_resume_finishes(shapes_data, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     rows = list(csv.DictReader(open(tmp_path / "r" / "results.csv")))
     assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
-    assert torch.load(last, weights_only=True)["epoch"] == -1
+    resumed = torch.load(last, weights_only=True)
+    assert resumed["epoch"] == -1
     assert not list((tmp_path / "r" / "weights").glob(".*.tmp"))
+
+    ref_dir = tmp_path / "uninterrupted"
+    u = subprocess.run([sys.executable, str(SCRIPT), shapes_data, str(ref_dir), "3"], env={**env, "WORKERS": "0"},
+                       capture_output=True, text=True, timeout=600)
+    assert u.returncode == 0, u.stderr[-3000:]
+    assert _losses(r.stdout) == _losses(u.stdout)
+    ref = torch.load(ref_dir / "r" / "weights" / "last.pt", weights_only=True)
+    a, b = resumed["model"], ref["model"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_ddp_two_cpu_processes_gloo(shapes_data, tmp_path):
@@ -100,6 +120,35 @@ def test_ddp_two_cpu_processes_gloo(shapes_data, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
     assert (tmp_path / "d" / "weights" / "last.pt").exists()
     assert len(list(csv.DictReader(open(tmp_path / "d" / "results.csv")))) == 1
+
+
+def test_torchrun_max_restarts_resumes_the_same_run(shapes_data, tmp_path):
+    """``torchrun --max-restarts=1``: rank 1 is SIGKILLed mid-epoch 2 in the first attempt; torchrun
+    restarts both workers with the same command and segctl resumes the run from its last.pt, in the
+    same folder, instead of starting again at epoch 1."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1")
+    env.pop("SEGCTL_NPROC", None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--nnodes=1", "--max-restarts=1",
+           "--master-addr=127.0.0.1", f"--master-port={_free_port()}", str(SCRIPT.with_name("_elastic_worker.py")),
+           "segment", "train", "model=yolov8n-seg.yaml", f"data={shapes_data}", "epochs=3", "imgsz=64", "batch=4",
+           "workers=0", "device=cpu", f"project={tmp_path}", "name=e", "val=False", "plots=False"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    assert "torchrun restart 1: resuming from" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e"]  # no second run folder
+    rows = list(csv.DictReader(open(tmp_path / "e" / "results.csv")))
+    assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
+    assert torch.load(tmp_path / "e" / "weights" / "last.pt", weights_only=True)["epoch"] == -1
+    assert "weights identical on all 2 ranks" in out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_val_loss_leaves_the_model_untouched(tiny_seg_model):

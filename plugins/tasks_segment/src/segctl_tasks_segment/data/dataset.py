@@ -5,6 +5,12 @@ polygons, optional RLE), so augmentation, mask targets and batching live here on
 cannot be read mid-epoch (deleted, corrupted after the scan) is skipped with a warning, counted in
 ``read_failures`` (shared with DataLoader workers) and replaced by another sample: one bad file never
 kills a long run. Mosaic on/off is a shared flag too, so ``close_mosaic()`` reaches persistent workers.
+
+Training augmentation is a pure function of ``(seed, epoch, position)``: every sample reseeds the
+random stream it draws from (``set_epoch`` publishes the epoch to the workers through shared memory).
+So the augmented data do not depend on which worker builds a sample, how many workers there are or
+how long they have lived -- which is what makes a resumed run (fresh workers) see exactly the data
+the uninterrupted run saw.
 """
 from __future__ import annotations
 
@@ -62,7 +68,7 @@ class SegmentDataset(torch.utils.data.Dataset):
 
     def __init__(self, index, imgsz: int = 640, *, augment: bool = False, hyp: dict | None = None,
                  mask_ratio: int = 4, overlap: bool = True, cache=None, rect: bool = False,
-                 batch_size: int = 16, stride: int = 32, pad: float = 0.5):
+                 batch_size: int = 16, stride: int = 32, pad: float = 0.5, seed: int = 0):
         self.index = index
         self.records = index.records
         self.names = dict(index.names)
@@ -74,6 +80,8 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.mask_ratio, self.overlap, self.stride = int(mask_ratio), bool(overlap), int(stride)
         self._mosaic_on = mp.Value("b", 1 if (augment and not rect and self.hyp["mosaic"] > 0) else 0)
         self._failures = mp.Value("i", 0)
+        self._epoch = mp.Value("q", 0)
+        self.seed = int(seed)
         self._bad: set[int] = set()
         n = len(self.records)
         if rect:
@@ -103,6 +111,15 @@ class SegmentDataset(torch.utils.data.Dataset):
         """Turn mosaic (and mixup, copy-paste that ride on it) off for the last epochs; reaches
         persistent DataLoader workers through shared memory."""
         self._mosaic_on.value = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Publish the epoch (to persistent workers too): it keys every sample's augmentation stream."""
+        self._epoch.value = int(epoch)
+
+    def _reseed(self, pos: int) -> None:
+        """Seed the global NumPy stream the augmentations draw from with ``(seed, epoch, pos)``."""
+        state = np.random.SeedSequence([self.seed & 0xFFFFFFFF, int(self._epoch.value), int(pos)])
+        np.random.seed(state.generate_state(1)[0])
 
     def __len__(self) -> int:
         return len(self.records)
@@ -258,6 +275,8 @@ class SegmentDataset(torch.utils.data.Dataset):
             i = int(self.order[pos])
             if i not in self._bad:
                 try:
+                    if self.augment:
+                        self._reseed(pos)
                     return self.build(pos)
                 except OSError as e:  # only I/O and decoding; bugs must surface
                     last = e
@@ -308,8 +327,8 @@ def build_dataloader(dataset: SegmentDataset, batch: int, workers: int, shuffle:
                      seed: int = 0) -> torch.utils.data.DataLoader:
     """A DataLoader with seeded workers, pinned memory on CUDA and persistent workers.
 
-    ``rank >= 0`` uses a :class:`DistributedSampler` (call ``loader.sampler.set_epoch(epoch)`` each
-    epoch). Rectangular datasets are never shuffled: their batch shapes depend on the order."""
+    Shuffled or distributed (``rank >= 0``) loaders use a :class:`DistributedSampler` (call
+    ``loader.sampler.set_epoch(epoch)`` each epoch). Rectangular datasets are never shuffled: their batch shapes depend on the order."""
     if getattr(dataset, "rect", False) and shuffle:
         LOG.warning("rect=True is incompatible with shuffle; shuffle disabled")
         shuffle = False
@@ -317,6 +336,12 @@ def build_dataloader(dataset: SegmentDataset, batch: int, workers: int, shuffle:
     sampler = None
     if rank >= 0:
         sampler = torch.utils.data.distributed.DistributedSampler(dataset, shuffle=shuffle, seed=seed)
+    elif shuffle:
+        # the order is a function of (seed, epoch) alone, via set_epoch: DataLoader's own shuffling
+        # draws from the generator it also takes the workers' base seed from, so a resumed run
+        # (new iterator) would see another order than the uninterrupted one (persistent iterator)
+        sampler = torch.utils.data.distributed.DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True,
+                                                                  seed=seed)
     gen = torch.Generator()
     gen.manual_seed(int(seed) + max(rank, 0))
     return torch.utils.data.DataLoader(
