@@ -155,3 +155,39 @@ def test_chain_passes_dependency_artifacts(session, model, tmp_path):
 def test_unsupported_option_for_format(session, model):
     with pytest.raises(UsageError, match="'broken' does not support option 'dynamic'"):
         export(model, session, format="broken", dynamic=True)
+
+
+def test_int8_verification_uses_the_int8_tolerance_and_note(monkeypatch):
+    """``tolerance_int8`` replaces the half tolerance for int8 artifacts; with ``int8_parity_note`` a
+    miss only warns and the note is recorded, without it parity is enforced as asked."""
+    import segctl.export.verify as verify_mod
+    from segctl.export.base import Exporter
+
+    seen = []
+
+    def fake_verify(artifact, model, args, session, tolerance, backend):
+        seen.append((args.get("verify"), tolerance, backend))
+        return {"max_abs_diff": 1.0}
+
+    monkeypatch.setattr(verify_mod, "verify_artifact", fake_verify)
+
+    class Plain(Exporter):
+        name, backend = "plain", "plainrt"
+
+        def export(self, *a):
+            raise NotImplementedError
+
+    class Noted(Plain):
+        tolerance_int8 = {"rtol": 0.1, "atol": 4.0, "iou": 0.5}
+        int8_parity_note = "informative only"
+
+    class Strict(Plain):
+        tolerance_int8 = {"rtol": 0.2, "atol": 3.0, "iou": 0.8}
+
+    args = {"int8": True, "verify": "error"}
+    assert Plain().verify(None, None, args, {}) == {"max_abs_diff": 1.0}
+    assert Noted().verify(None, None, args, {}) == {"max_abs_diff": 1.0, "note": "informative only"}
+    Strict().verify(None, None, args, {})
+    Strict().verify(None, None, {"half": True}, {})
+    assert seen == [("error", Plain.tolerance_half, "plainrt"), ("warn", Noted.tolerance_int8, "plainrt"),
+                    ("error", Strict.tolerance_int8, "plainrt"), (None, Plain.tolerance_half, "plainrt")]

@@ -106,11 +106,3 @@ class OpenVinoExporter(Exporter):
         ov.save_model(ov_model, str(output / f"{stem}.xml"), compress_to_fp16=bool(args.get("half")))
         self.write_metadata(output, metadata)
         return output
-
-    def verify(self, artifact: Path, model, args: dict, metadata: dict) -> dict:
-        if args.get("int8"):
-            from segctl.export.verify import verify_artifact
-
-            return verify_artifact(artifact, model, args, self.session, tolerance=self.tolerance_int8,
-                                   backend=self.backend)
-        return super().verify(artifact, model, args, metadata)

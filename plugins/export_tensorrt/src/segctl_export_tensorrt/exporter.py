@@ -160,11 +160,3 @@ class TensorRTExporter(Exporter):
 
     def write_metadata(self, path: Path, metadata: dict) -> None:
         replace_metadata(path, metadata)
-
-    def verify(self, artifact: Path, model, args: dict, metadata: dict) -> dict:
-        if args.get("int8"):
-            from segctl.export.verify import verify_artifact
-
-            return verify_artifact(artifact, model, args, self.session, tolerance=self.tolerance_int8,
-                                   backend=self.backend)
-        return super().verify(artifact, model, args, metadata)
