@@ -70,13 +70,18 @@ def test_int8_calibrated_on_dataset(tf_workdir, session, tiny, tiny_dataset, fp3
     assert set(backend._out) == {"output0_part0", "output0_part1", "output0_part2", "output1"}
 
 
-def test_letterbox_keeps_aspect_ratio():
-    from segctl_export_tflite.calibration import PAD, letterbox
+def test_calibration_batches_are_nhwc_letterboxed(tmp_path):
+    import cv2
 
-    img = np.zeros((20, 40, 3), np.uint8)
-    out = letterbox(img, [64, 64])
-    assert out.shape == (64, 64, 3)
-    assert (out[:16] == PAD).all() and (out[16:48] == 0).all() and (out[48:] == PAD).all()
+    from segctl_export_tflite.calibration import calibration_batches
+
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((20, 40, 3), np.uint8))
+    gen, n = calibration_batches({"int8": True, "imgsz": [64, 64], "data": str(tmp_path), "batch": 2}, None)
+    batches = [b[0] for b in gen()]
+    assert n == 5 and len(batches) == 2 and all(b.shape == (2, 64, 64, 3) and b.dtype == np.float32 for b in batches)
+    grey = 114 / 255.0
+    assert np.allclose(batches[0][0, :16], grey) and (batches[0][0, 16:48] == 0).all()
 
 
 @pytest.mark.slow
