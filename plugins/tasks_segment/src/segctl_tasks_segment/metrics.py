@@ -50,7 +50,13 @@ def evaluate_image(pred_boxes, pred_conf, pred_cls, gt_boxes, gt_cls, pred_masks
     if pred_masks is not None:
         pm = pred_masks.flatten(1)
         gm = gt_masks.flatten(1) if gt_masks is not None else pm.new_zeros((0, pm.shape[1]))
-        iou_m = mask_iou(gm, pm) if n and len(gm) else torch.zeros(len(gm), n)
+        iou_m = torch.zeros(len(gm), n, device=pm.device)
+        # a prediction can only be a mask TP for a GT of its class whose box its own box overlaps
+        # (both masks lie inside their boxes): the pixel-level IoU is computed for those columns only
+        cand = ((iou_b > 0) & (gt_cls.view(-1, 1).to(pred_cls.device) == pred_cls.view(1, -1))).any(0) \
+            if n and len(gm) else torch.zeros(n, dtype=torch.bool)
+        if cand.any():
+            iou_m[:, cand.to(pm.device)] = mask_iou(gm, pm[cand.to(pm.device)])
         out["tp_m"] = match_predictions(pred_cls, gt_cls, iou_m, iouv, conf=out["conf"]).cpu()
         ioa_m = None
         if crowd_masks is not None and n and len(crowd_masks):

@@ -208,13 +208,15 @@ class SegmentValidator:
         proto = self._protos[si].to(self.device)
         need = torch.ones(len(det), dtype=torch.bool, device=self.device)
         if not (self.cfg.get("save_json") and not self.training):
-            # a mask inside a box that touches no ground-truth (or crowd) box has IoU 0 with every
-            # target: only the overlapping predictions need their full-resolution mask built
+            # a mask inside a box that touches no ground-truth box of its class (or crowd region)
+            # can match nothing: only those predictions need their full-resolution mask built
             from .boxes import box_iou
 
-            refs = torch.cat([gt_boxes.reshape(-1, 4), crowd_boxes.reshape(-1, 4)]).float().to(self.device) \
-                if crowd_boxes is not None else gt_boxes.reshape(-1, 4).float().to(self.device)
-            need = (box_iou(boxes, refs) > 0).any(1) if len(refs) else torch.zeros_like(need)
+            gtb = gt_boxes.reshape(-1, 4).float().to(self.device)
+            same = gt_cls.view(1, -1).to(self.device) == det[:, 5:6]
+            need = ((box_iou(boxes, gtb) > 0) & same).any(1) if len(gtb) else torch.zeros_like(need)
+            if crowd_boxes is not None and len(crowd_boxes):
+                need |= (box_iou(boxes, crowd_boxes.reshape(-1, 4).float().to(self.device)) > 0).any(1)
         masks = torch.zeros((len(det), h0, w0), dtype=torch.bool, device=self.device)
         if need.any():
             masks[need] = process_masks_native(proto, det[need, 6:], boxes[need], (h0, w0),
