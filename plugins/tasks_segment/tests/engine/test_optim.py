@@ -37,6 +37,8 @@ def test_auto_picks_adamw_for_short_runs_and_sgd_for_long():
 
 def test_accumulation_keeps_enough_steps_per_epoch():
     assert optim.accumulation_steps(64, 16, 8) == 1        # 128 images at batch 16: step every batch
+    assert optim.accumulation_steps(64, 4, 32) == 1        # ... and at batch 4 too (steps limit small sets)
+    assert optim.accumulation_steps(64, 4, 200) == 3       # 800 images: capped so >= 64 steps per epoch
     assert optim.accumulation_steps(64, 16, 1000) == 4     # big sets keep the nominal batch
     assert optim.accumulation_steps(64, 128, 100) == 1
     assert optim.warmup_iterations(3, 8, 30) == 24         # tiny set: no 100-iteration floor
