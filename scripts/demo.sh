@@ -18,7 +18,7 @@ $S data demo $D/shapes --train 128 --val 32 --imgsz 320
 $S data check data=$D/shapes/data.yaml
 $S segment info model=yolov8n-seg.yaml imgsz=$IMGSZ
 # settings measured best on this small set (README "What the demo training reaches")
-$S segment train data=$D/shapes/data.yaml model=yolov8n-seg.yaml epochs=$EPOCHS imgsz=$IMGSZ batch=8 optimizer=AdamW lr0=0.003 close_mosaic=5 $R name=train
+$S segment train data=$D/shapes/data.yaml model=yolov8n-seg.yaml epochs=$EPOCHS imgsz=$IMGSZ batch=4 optimizer=AdamW lr0=0.003 close_mosaic=10 $R name=train
 W=$D/runs/train/weights/best.pt
 $S segment val model=$W data=$D/shapes/data.yaml imgsz=$IMGSZ $R name=val
 $S segment predict model=$W source=$D/shapes/images/val imgsz=$IMGSZ $R name=predict

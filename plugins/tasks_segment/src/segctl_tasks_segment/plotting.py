@@ -107,6 +107,20 @@ def plot_confusion_matrix(matrix, path, names=None, normalize=True):
     return Path(path)
 
 
+def _robust_ylim(y: np.ndarray):
+    """A y-range that leaves out isolated spikes: ``None`` unless some value lies more than 20
+    inter-quartile ranges above the upper quartile (an ordinary first-epoch loss never does)."""
+    v = y[np.isfinite(y)]
+    if len(v) < 5:
+        return None
+    q25, q75 = np.percentile(v, [25, 75])
+    iqr = max(q75 - q25, 1e-12)
+    keep = v[v <= q75 + 20 * iqr]
+    if len(keep) == len(v):
+        return None
+    return float(v.min() - 0.5 * iqr), float(keep.max() + 0.5 * iqr)
+
+
 def plot_results(csv_path, out_path=None):
     """One subplot per numeric column of a training ``results.csv`` against ``epoch``; writes
     ``results.png`` next to the CSV (or ``out_path``) and returns its path."""
@@ -140,7 +154,12 @@ def plot_results(csv_path, out_path=None):
             k = min(len(y), 5)
             ys = np.convolve(np.pad(y, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")
             ax.plot(x, ys, ":", linewidth=2, label="smooth")
-        ax.set_title(cols[i], fontsize=10)
+        title = cols[i]
+        lim = _robust_ylim(y)
+        if lim is not None:  # one early blow-up (e.g. val loss before BN statistics settle) would flatten the rest
+            ax.set_ylim(*lim)
+            title += f" (max {np.nanmax(y):.3g} off scale)"
+        ax.set_title(title, fontsize=10)
     axes.ravel()[0].legend(fontsize=7)
     out = Path(out_path) if out_path else csv_path.with_name("results.png")
     fig.savefig(out, dpi=120)

@@ -240,7 +240,7 @@ class SegmentTrainer:
         epoch_times = []
         stop = False
         if self.is_main:
-            self._log(f"image sizes {self.imgsz} train, {self.imgsz} val; using {max(int(cfg.get('workers') or 0), 0)} "
+            self._log(f"image sizes {self.imgsz} train, {self.imgsz} val; using {self.train_loader.num_workers} "
                       f"dataloader workers; logging to {self.save_dir}; training for {self.epochs} epochs...")
         epoch = self.start_epoch
         while epoch < self.epochs and not stop:

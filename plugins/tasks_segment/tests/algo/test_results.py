@@ -94,3 +94,15 @@ def test_curves_and_results_png(tmp_path):
                    + "".join(f"{e}, {2 - e * 0.1}, {3 - e * 0.2}, {e * 0.05}, 0.01\n" for e in range(1, 8)))
     png = plot_results(csv)
     assert png.name == "results.png" and png.stat().st_size > 1000
+
+
+def test_results_plot_keeps_curves_readable_despite_one_spike():
+    """An early val-loss blow-up (eval-mode BatchNorm before its statistics settle) must not flatten
+    the rest of the curve; ordinary curves keep matplotlib's own limits."""
+    from segctl_tasks_segment.plotting import _robust_ylim
+
+    steady = np.array([4.0, 3.2, 2.7, 2.4, 2.2, 2.1, 2.0, 1.9])
+    assert _robust_ylim(steady) is None
+    spiky = np.array([5.0, 6.0, 5370.0, 990.0, 15.0, 3.9, 3.1, 2.9, 2.8, 2.7, 2.6, 2.5])
+    lo, hi = _robust_ylim(spiky)
+    assert lo < 2.5 and 15.0 <= hi < 990.0
