@@ -11,7 +11,7 @@ Defaults chosen for small data sets (documented in docs/training.md):
 * gradient accumulation follows the nominal batch ``nbs`` but is capped so an epoch makes at least
   ``MIN_STEPS_PER_EPOCH`` optimiser steps: a 128-image set at batch 16 would otherwise step twice per
   epoch and barely learn, and on small sets the number of steps, not their size, limits a short run
-  (measured on the demo set, 10 epochs, AdamW: batch 8 → mask mAP50 0.15, batch 4 → 0.20, batch 2 →
+  (measured on the demo set, 10 epochs, AdamW: batch 8 → mask mAP50 0.15, batch 4 → 0.22, batch 2 →
   0.23 in the same wall time). Sets of up to ``64 * batch`` images therefore never accumulate.
 * warm-up lasts ``warmup_epochs`` epochs, at least ``min(100, 10 % of all iterations)`` iterations.
 """
