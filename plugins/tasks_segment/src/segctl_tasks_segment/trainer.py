@@ -305,14 +305,13 @@ class SegmentTrainer:
         cfg = self.cfg
         model = self.model
         model.train()
+        # the data of an epoch depend on (seed, epoch) only -- the order through the sampler, each sample's
+        # augmentation through the dataset -- so a resumed run sees exactly what the uninterrupted one saw
         sampler = getattr(self.train_loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        if hasattr(self.train_set, "set_epoch"):  # augmentation keyed by (seed, epoch, sample)
+        if hasattr(self.train_set, "set_epoch"):
             self.train_set.set_epoch(epoch)
-        gen = getattr(self.train_loader, "generator", None)
-        if gen is not None:  # shuffle order depends on (seed, epoch) only: a resumed run sees the same order
-            gen.manual_seed(int(cfg.get("seed") or 0) * 1000 + epoch)
         self.tloss = None
         self.optimizer.zero_grad(set_to_none=True)
         last_opt_step = -1 + epoch * self.nb
