@@ -72,7 +72,12 @@ TFJS_PLUGINS := models_yolov8 dataset_yolo dataset_coco dataset_shapes tasks_seg
 $(TFJS_VENV)/bin/python:
 	$(PY) -m venv $(TFJS_VENV)
 
+# torch 2.14.1 here is the CUDA build (torch + triton + nvidia-* = 5.3 GB): where the main venv has it,
+# its installed files are hard-linked in instead of installed a second time (scripts/link_packages.py).
+SHARED_WITH_TFJS := torch torchvision triton 'nvidia-*' 'cuda-*'
+
 install-tfjs: $(TFJS_VENV)/bin/python
+	if [ -x $(BIN)/python ]; then $(PY) scripts/link_packages.py $(VENV) $(TFJS_VENV) $(SHARED_WITH_TFJS); fi
 	$(TFJS_VENV)/bin/pip install -q $(TORCH)
 	$(TFJS_VENV)/bin/pip install -q -e ./core $(foreach p,$(TFJS_PLUGINS),-e ./plugins/$(p)) $(TFJS_RUNTIME) $(TORCH)
 	$(TFJS_VENV)/bin/pip install -q --no-deps tensorflowjs==4.22.0 -e ./plugins/export_saved_model -e ./plugins/export_pb -e ./plugins/export_tfjs
