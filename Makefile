@@ -10,7 +10,7 @@ HEAVY := $(filter-out $(PLUGINS),$(notdir $(wildcard plugins/*)))
 # torch from this machine's local wheel store (CPU use; CUDA build on x86_64); pinned project-wide.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install install-extras install-tfjs demo test test-tfjs test-fast bench clean
+.PHONY: install install-extras uninstall-extras install-tfjs demo test test-tfjs test-fast bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,12 @@ EXTRAS := openvino==2026.4.1 nncf==3.4.0 pnnx==20260526 ncnn==1.0.20261020 \
 
 install-extras: install
 	$(BIN)/pip install -q $(EXTRAS) $(TORCH)
+
+# Back to the default set (after a failed install-extras, e.g. a full disk): the runtimes go, the default
+# plugins' own dependencies (onnx, psutil, six) stay; the heavy plugins' suites then skip at collection.
+RUNTIMES := $(filter-out onnx psutil six,$(foreach e,$(EXTRAS),$(firstword $(subst ==, ,$(e)))))
+uninstall-extras:
+	$(BIN)/pip uninstall -y -q $(RUNTIMES) tensorflow keras || true
 
 # TF.js: tensorflowjs 4.22's converter imports tensorflow_decision_forests, whose native ops only load
 # with TF 2.16.2 + TF-DF 1.9.2 (protobuf 4) -- incompatible with TF 2.21 / onnx 1.23 above. So the
