@@ -124,6 +124,13 @@ def load_backend(path_or_model: Any, session: Any, device: str = "cpu", backend:
         return spec.load()(path_or_model, device, session) if spec else _torch_backend(path_or_model, device, session)
     path = Path(path_or_model)
     if not path.exists():
+        if path.suffix in (".yaml", ".yml") and session is not None:
+            # a registered configuration name (yolov8n-seg.yaml) runs with random weights, as in
+            # training; an unknown one gets the registry's "did you mean" error
+            from ..nn.registry_helpers import resolve_model_config
+
+            resolve_model_config(str(path), session)
+            return _torch_backend(str(path), device, session)
         raise UsageError(f"model file not found: {path}", hint="check the path (model=...)")
     spec = _by_name(session, backend, path) if backend else find_backend_spec(path, session)
     if spec is None:  # a .pt/.yaml and no plugin overrides the core's own torch backend

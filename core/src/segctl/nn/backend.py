@@ -7,6 +7,7 @@ every runtime, and export verification compares an artifact's backend with this 
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 
 import torch
@@ -47,6 +48,9 @@ class TorchBackend:
                 from .registry_helpers import build_from_session
 
                 model = build_from_session(str(self.path), session)
+                warnings.warn(f"model={self.path.name} is a configuration: its weights are random, so its "
+                              "predictions and metrics mean nothing (pass trained weights, e.g. "
+                              "runs/segment/train/weights/best.pt)", UserWarning, stacklevel=2)
             else:
                 raise UsageError(f"the pytorch backend cannot load {self.path.name}",
                                  hint="use a .pt, .safetensors or .yaml model, or the backend of its export format")

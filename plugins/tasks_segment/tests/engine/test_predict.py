@@ -109,3 +109,16 @@ def test_missing_source_is_a_usage_error(predictor, tmp_path):
         predictor(str(tmp_path / "nope.jpg"))
     with pytest.raises(UsageError, match="unsupported source"):
         predictor(object())
+
+
+def test_config_name_predicts_with_random_weights_and_says_so(session, images):
+    """model=yolov8n-seg.yaml resolves through the registry (as in training), with a warning that the
+    weights are random; an unknown configuration name is a usage error with suggestions."""
+    with pytest.warns(UserWarning, match="weights are random"):
+        p = SegmentPredictor(base_cfg(model="yolov8n-seg.yaml", imgsz=64, save=False), session)
+        res = p(str(images / "im0.jpg"))
+    assert len(res) == 1 and res[0].orig_shape == (48, 64)
+    with pytest.raises(UsageError, match="did you mean"):
+        SegmentPredictor(base_cfg(model="yolov8q-seg.yaml", imgsz=64, save=False), session)(str(images / "im0.jpg"))
+    with pytest.raises(UsageError, match="model file not found"):
+        SegmentPredictor(base_cfg(model="missing.pt", imgsz=64, save=False), session)(str(images / "im0.jpg"))
