@@ -89,6 +89,8 @@ class SegmentPredictor:
                 for f, r in zip(frames, results):
                     self.seen += 1
                     self._write(f, r)
+                    if self.cfg.get("show"):
+                        self._show(f, r)
                     if verbose:
                         h, w = f.image.shape[:2]
                         progress.console().print(f"{f.info}: {h}x{w} {r.verbose()}{r.speed['inference']:.1f}ms")
@@ -228,6 +230,24 @@ class SegmentPredictor:
             r.save_txt(d / "labels" / f"{fstem}.txt", save_conf=bool(cfg.get("save_conf")))
         if save_crop:
             r.save_crop(d / "crops", file_name=fstem)
+
+    def _show(self, f: Frame, r) -> None:
+        """``show=True``: a window per source (video frames replace each other); where nothing can be
+        shown, one warning and predicting goes on -- a long run is not lost to a missing display."""
+        from segctl.errors import UsageError
+
+        from .display import show_image
+
+        cfg = self.cfg
+        im = r.plot(conf=bool(cfg.get("show_conf", True)), labels=bool(cfg.get("show_labels", True)),
+                    boxes=bool(cfg.get("show_boxes", True)), line_width=cfg.get("line_width"))
+        try:
+            show_image(im, str(f.path), wait_ms=1 if f.is_video else 500)
+        except UsageError as e:
+            import warnings
+
+            warnings.warn(f"show=True ignored: {e.message} ({e.hint})", RuntimeWarning, stacklevel=2)
+            self.cfg["show"] = False
 
     def _video_write(self, path: Path, im: np.ndarray, fps: float) -> None:
         import cv2

@@ -168,6 +168,13 @@ class Results:
                 draw_box_label(out, xyxy[k], text, cols[k], lw)
         return out
 
+    def show(self, **plot_kwargs) -> None:
+        """Show :meth:`plot` in a window (or the system's image viewer); a clear error where there is
+        no display route (see :mod:`.display`)."""
+        from .display import show_image
+
+        show_image(self.plot(**plot_kwargs), str(self.path), wait_ms=500)
+
     def save(self, path=None, **plot_kwargs) -> str:
         """Write :meth:`plot` to ``path`` (default ``results_<name>``); returns the path."""
         path = str(path or f"results_{Path(self.path).name}")

@@ -122,3 +122,48 @@ def test_config_name_predicts_with_random_weights_and_says_so(session, images):
         SegmentPredictor(base_cfg(model="yolov8q-seg.yaml", imgsz=64, save=False), session)(str(images / "im0.jpg"))
     with pytest.raises(UsageError, match="model file not found"):
         SegmentPredictor(base_cfg(model="missing.pt", imgsz=64, save=False), session)(str(images / "im0.jpg"))
+
+
+def test_show_routes_and_headless_error(predictor, images, monkeypatch):
+    """Results.show(): OpenCV's window when it has a GUI, else an image viewer, else a UsageError
+    that says what to do (this machine's opencv-python-headless raises cv2.error on imshow)."""
+    import cv2
+    from PIL import ImageShow
+
+    r = predictor(str(images / "im0.jpg"))[0]
+    shown = []
+    monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "imshow", lambda title, im: shown.append((title, im.copy())))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: -1)
+    r.show()
+    assert shown[0][0] == str(images / "im0.jpg") and np.array_equal(shown[0][1], r.plot())
+
+    def no_gui(*a):
+        raise cv2.error("The function is not implemented")
+
+    viewed = []
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)
+    monkeypatch.setattr(ImageShow, "show", lambda im, title=None: viewed.append(im) or 1)
+    r.show()
+    assert viewed and viewed[0].mode == "RGB" and np.array_equal(np.asarray(viewed[0])[..., ::-1], r.plot())
+
+    monkeypatch.setattr(ImageShow, "show", lambda im, title=None: 0)
+    with pytest.raises(UsageError, match="no GUI") as e:
+        r.show()
+    assert "save=True" in e.value.hint
+
+
+def test_show_true_without_display_warns_once_and_predicts(tiny_ckpt, session, images, monkeypatch):
+    import cv2
+    from PIL import ImageShow
+
+    def no_gui(*a):
+        raise cv2.error("The function is not implemented")
+
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)
+    monkeypatch.setattr(ImageShow, "show", lambda im, title=None: 0)
+    p = SegmentPredictor(base_cfg(model=str(tiny_ckpt), imgsz=64, save=False, show=True), session)
+    with pytest.warns(RuntimeWarning, match="show=True ignored") as rec:
+        res = p([str(images / "im0.jpg"), str(images / "im1.jpg")])
+    assert len(res) == 2
+    assert sum("show=True ignored" in str(w.message) for w in rec) == 1
