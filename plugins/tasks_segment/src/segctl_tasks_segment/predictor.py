@@ -88,9 +88,10 @@ class SegmentPredictor:
                 self.session.emit("on_predict_batch_end", predictor=self, results=results)
                 for f, r in zip(frames, results):
                     self.seen += 1
-                    self._write(f, r)
+                    im = self._annotated(r) if self.cfg.get("save") or self.cfg.get("show") else None
+                    self._write(f, r, im)
                     if self.cfg.get("show"):
-                        self._show(f, r)
+                        self._show(f, im)
                     if verbose:
                         h, w = f.image.shape[:2]
                         progress.console().print(f"{f.info}: {h}x{w} {r.verbose()}{r.speed['inference']:.1f}ms")
@@ -202,7 +203,13 @@ class SegmentPredictor:
             self.save_dir = run_dir_for(self.cfg, "predict")
         return self.save_dir
 
-    def _write(self, f: Frame, r) -> None:
+    def _annotated(self, r) -> np.ndarray:
+        """The plot that ``save`` writes and ``show`` shows (drawn once for both)."""
+        cfg = self.cfg
+        return r.plot(conf=bool(cfg.get("show_conf", True)), labels=bool(cfg.get("show_labels", True)),
+                      boxes=bool(cfg.get("show_boxes", True)), line_width=cfg.get("line_width"))
+
+    def _write(self, f: Frame, r, im: np.ndarray | None) -> None:
         cfg = self.cfg
         save, save_txt, save_crop = bool(cfg.get("save")), bool(cfg.get("save_txt")), bool(cfg.get("save_crop"))
         if not (save or save_txt or save_crop):
@@ -211,8 +218,6 @@ class SegmentPredictor:
         stem = Path(f.path).stem if not f.path.isdigit() else f"stream{f.path}"
         fstem = stem if f.frame is None else f"{stem}_{f.frame}"
         if save:
-            im = r.plot(conf=bool(cfg.get("show_conf", True)), labels=bool(cfg.get("show_labels", True)),
-                        boxes=bool(cfg.get("show_boxes", True)), line_width=cfg.get("line_width"))
             if f.is_video:
                 self._video_write(d / f"{stem}.mp4", im, f.fps)
                 if cfg.get("save_frames"):
@@ -231,16 +236,13 @@ class SegmentPredictor:
         if save_crop:
             r.save_crop(d / "crops", file_name=fstem)
 
-    def _show(self, f: Frame, r) -> None:
+    def _show(self, f: Frame, im: np.ndarray) -> None:
         """``show=True``: a window per source (video frames replace each other); where nothing can be
         shown, one warning and predicting goes on -- a long run is not lost to a missing display."""
         from segctl.errors import UsageError
 
         from .display import show_image
 
-        cfg = self.cfg
-        im = r.plot(conf=bool(cfg.get("show_conf", True)), labels=bool(cfg.get("show_labels", True)),
-                    boxes=bool(cfg.get("show_boxes", True)), line_width=cfg.get("line_width"))
         try:
             show_image(im, str(f.path), wait_ms=1 if f.is_video else 500)
         except UsageError as e:
