@@ -150,7 +150,7 @@ class SegmentTrainer:
         self.warmup_bias_lr = float(cfg.get("warmup_bias_lr") or 0.0) if self.opt_name == "SGD" else 0.0
         self.lf = lr_lambda(self.epochs, float(cfg["lrf"]), bool(cfg.get("cos_lr")))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
-        self.ema = ModelEMA(self.model) if self.is_main or True else None
+        self.ema = ModelEMA(self.model)  # every rank keeps one: restoring after non-finite steps needs it
         self.ema.update_attr(self.model)
         self.nw = warmup_iterations(float(cfg.get("warmup_epochs") or 0), self.nb, self.epochs)
         if self.resume_ckpt is not None:
