@@ -93,8 +93,13 @@ def test_an_in_memory_model_travels_as_a_checkpoint(tmp_path, monkeypatch, other
     wrapper, log = other_python
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEGCTL_PYTHON_TORCHSCRIPT", str(wrapper))
+    seen = []
+    monkeypatch.setattr(segctl_session, "emit", lambda hook, **kw: seen.append((hook, kw)))
     out = export(tiny_seg_model, segctl_session, format="torchscript", imgsz=64)
     assert out == tmp_path / "model.torchscript" and out.is_file() and "_export_main" in log.read_text()
+    ((hook, kw),) = seen  # the export-end hook fires here too, with the other environment's metadata
+    assert hook == "on_export_end" and kw["exporter"] is None and kw["path"] == out
+    assert kw["metadata"]["format"] == "torchscript" and kw["metadata"]["names"] == {0: "class0", 1: "class1", 2: "class2"}
 
 
 def test_errors_keep_their_class_message_and_hint(tmp_path, monkeypatch, other_python, segctl_session):

@@ -24,7 +24,7 @@ def _hints(session, runnable_here: bool = False) -> dict[str, str]:
     for kind in SPEC_KINDS:
         specs = session.registry.all(kind)
         for spec in (specs.values() if isinstance(specs, dict) else specs):
-            if runnable_here and spec.description.startswith("not available"):
+            if runnable_here and (spec.description.startswith("not available") or spec.install.startswith("not available")):
                 continue
             for hint in (spec.install, spec.programs_install):
                 if hint:

@@ -6,11 +6,11 @@ environment where it works, and segctl runs that format's export (with its verif
 forward passes of its predict and val, in that interpreter, transparently: the same CLI, the same
 ``Model``/``export``/``load_backend`` calls, the same errors and exit codes.
 
-Where a format runs (first match): ``$SEGCTL_PYTHON_<FORMAT>`` (``SEGCTL_PYTHON_COREML``; the name
-upper-cased, ``-`` as ``_``), else the ``formats.yaml`` of the user configuration folder
+Where a format runs (first match): ``$SEGCTL_PYTHON_<FORMAT>`` (the format name
+upper-cased, ``-`` as ``_``: ``SEGCTL_PYTHON_MY_FORMAT``), else the ``formats.yaml`` of the user configuration folder
 (``$SEGCTL_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/segctl``, else ``~/.config/segctl``)::
 
-    coreml: /path/to/.venv-coreml/bin/python     # or: coreml: {python: ...}
+    my-format: /path/to/other-venv/bin/python     # or: my-format: {python: ...}
 
 else this interpreter. The key is the format's name, which is also its backend's name. The other
 environment needs segctl and the format's plugin installed. Inside it (the children started here
@@ -65,10 +65,10 @@ def configured() -> dict[str, str]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
-        raise UsageError(f"{path}: not valid YAML ({e})", hint="expected lines like 'coreml: /path/to/python'") from e
+        raise UsageError(f"{path}: not valid YAML ({e})", hint="expected lines like '<format>: /path/to/python'") from e
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of format name to interpreter",
-                         hint="e.g. 'coreml: /path/to/.venv-coreml/bin/python'")
+                         hint="e.g. '<format>: /path/to/other-venv/bin/python'")
     out = {}
     for fmt, value in data.items():
         python = value.get("python") if isinstance(value, dict) else value
@@ -154,9 +154,9 @@ def _probe_main(fmt: str) -> None:
 
 
 # ------------------------------------------------------------------ export
-def export_elsewhere(python: str, fmt: str, model: Any, args: dict, output: Path) -> Path:
-    """Run ``export(model, format=fmt, **args)`` in ``python`` (its verification included) and
-    return the artifact path (``output``, computed here so both sides agree)."""
+def export_elsewhere(python: str, fmt: str, model: Any, args: dict, output: Path) -> tuple[Path, dict]:
+    """Run ``export(model, format=fmt, **args)`` in ``python`` (its verification included);
+    ``(artifact path, its metadata)``. The path is ``output``, computed here so both sides agree."""
     _, source = where(fmt)
     _check_python(python, fmt, source)
     found = probe(python, fmt)
@@ -184,18 +184,35 @@ def export_elsewhere(python: str, fmt: str, model: Any, args: dict, output: Path
         rec = json.loads(result.read_text())
     if "error" in rec:
         raise_record(rec["error"], python)
-    return Path(rec["path"])
+    return Path(rec["path"]), rec.get("metadata") or {}
+
+
+class _LastExport:
+    """Keeps the metadata of the last ``segctl_on_export_end`` in the child, to send it back."""
+
+    metadata: dict = {}
+
+    def __init__(self):
+        from .. import hookimpl
+
+        @hookimpl
+        def segctl_on_export_end(exporter, path, metadata):
+            self.metadata = metadata
+
+        self.segctl_on_export_end = segctl_on_export_end
 
 
 def _export_main(job_path: str) -> None:
     from ..session import Session
+    from .metadata import _plain
     from .run import export
 
     job = json.loads(Path(job_path).read_text())
     out = Path(job_path).with_name("result.json")
+    last = _LastExport()
     try:
-        path = export(job["model"], Session.create(), **job["args"])
-        out.write_text(json.dumps({"path": str(path)}))
+        path = export(job["model"], Session.create(extra=[("segctl-format-environment", last)]), **job["args"])
+        out.write_text(json.dumps({"path": str(path), "metadata": _plain(dict(last.metadata))}, default=str))
     except BaseException as e:  # noqa: BLE001 - every failure travels back to the parent
         out.write_text(json.dumps({"error": error_record(e)}))
         if not isinstance(e, SegctlError):

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import ExportError, SegctlError, UsageError
 from .chain import registered, resolve_chain
 from .environments import export_elsewhere, interpreter_for
+from .metadata import normalise
 from .options import COMMON, check_available, validate
 
 TMP_PREFIX = ".segctl-export-"
@@ -200,7 +201,10 @@ def export(model: Any, session: Any, **args: Any) -> Path:
     opts = validate(target, args)
     python = interpreter_for(target.name)
     if python:  # the format runs in an environment of its own: the whole chain is exported there
-        return export_elsewhere(python, target.name, model, opts, output_path(target, _source_path(model), opts))
+        path, meta = export_elsewhere(python, target.name, model, opts, output_path(target, _source_path(model), opts))
+        if session is not None:  # exporter None: its class runs in the other environment, not here
+            session.emit("on_export_end", exporter=None, path=path, metadata=normalise(meta))
+        return path
     for spec in chain:
         check_available(spec)
     module, source = load_model(model, session, opts["device"])
