@@ -10,7 +10,7 @@ HEAVY := $(filter-out $(PLUGINS),$(notdir $(wildcard plugins/*)))
 # torch from this machine's local wheel store (CPU use; CUDA build on x86_64); pinned project-wide.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install install-extras uninstall-extras install-tfjs demo test test-tfjs test-fast bench clean
+.PHONY: install install-extras uninstall-extras install-coreml install-node-tfjs demo test test-coreml test-fast bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,23 +34,26 @@ test-fast:
 
 test:
 	$(PYTEST) -n 2 --dist loadfile $(foreach p,$(HEAVY_TESTS),--ignore=$(p))
-	set -e; for p in $(HEAVY_TESTS); do echo "== $$p"; $(PYTEST) $$p || [ $$? -eq 5 ]; done  # 5: every test skipped at collection (runtime absent)
-	if [ -x $(TFJS_VENV)/bin/python ]; then $(MAKE) test-tfjs; else echo "== TF.js environment absent (make install-tfjs): its suite skipped"; fi
+	set -e; for p in $(HEAVY_TESTS); do echo "== $$p"; SEGCTL_TFJS_NODE_MODULES=$(CURDIR)/$(NODE_TFJS)/node_modules $(PYTEST) $$p || [ $$? -eq 5 ]; done  # 5: every test skipped at collection (runtime absent)
+	if [ -x $(COREML_VENV)/bin/python ]; then $(MAKE) test-coreml; else echo "== CoreML environment absent (make install-coreml): its suite skipped"; fi
 
-# The TF.js plugin's suite in its own environment (see install-tfjs), Node's TensorFlow.js included.
-test-tfjs:
-	SEGCTL_TFJS_NODE_MODULES=$(CURDIR)/$(TFJS_VENV)/node/node_modules $(TFJS_VENV)/bin/python -m pytest -q -p no:cacheprovider plugins/export_tfjs
+# The CoreML plugin's suite in its own environment (see install-coreml), then the same format driven
+# from the main environment through SEGCTL_PYTHON_COREML (export, verification and backend run there).
+test-coreml:
+	$(COREML_VENV)/bin/python -m pytest -q -p no:cacheprovider plugins/export_coreml
+	SEGCTL_PYTHON_COREML=$(CURDIR)/$(COREML_VENV)/bin/python $(PYTEST) plugins/export_coreml/tests/test_coreml_environment.py
 
 bench:
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(TFJS_VENV) runs demo
+	rm -rf $(VENV) $(COREML_VENV) $(NODE_TFJS) runs demo
 
 # Runtimes of the heavy export plugins, pinned to versions that install together with torch 2.14.1,
 # onnx 1.23.2 and numpy 2.4 on Python 3.11 (see docs/export-formats.md, docs/export-tensorflow.md).
-# coremltools==9.0 is left out: importing it where TensorFlow 2.21 is installed segfaults, so the
-# CoreML plugin is tested in an environment of its own (pip install coremltools==9.0, no TensorFlow).
+# TF.js needs nothing more than TensorFlow (segctl writes the graph-model format itself).
+# coremltools==9.0 is left out: importing it where TensorFlow 2.21 is installed segfaults and it wants
+# numpy<=2.3.5, so CoreML gets an environment of its own (install-coreml below).
 EXTRAS := openvino==2026.4.1 nncf==3.4.0 pnnx==20260526 ncnn==1.0.20261020 \
 	paddlepaddle==3.2.2 x2paddle==1.6.0 six==1.17.0 \
 	tensorflow-cpu==2.21.0 onnx2tf==1.28.8 tf_keras==2.21.0 onnx_graphsurgeon==0.6.1 sng4onnx==2.0.1 \
@@ -65,26 +68,26 @@ RUNTIMES := $(filter-out onnx psutil six,$(foreach e,$(EXTRAS),$(firstword $(sub
 uninstall-extras:
 	$(BIN)/pip uninstall -y -q $(RUNTIMES) tensorflow keras || true
 
-# TF.js: tensorflowjs 4.22's converter imports tensorflow_decision_forests, whose native ops only load
-# with TF 2.16.2 + TF-DF 1.9.2 (protobuf 4) -- incompatible with TF 2.21 / onnx 1.23 above. So the
-# tfjs plugin gets a venv of its own with the chain it needs (onnx -> saved_model -> tfjs), plus
-# @tensorflow/tfjs from npm to run the web models in TensorFlow.js itself (docs/export-tensorflow.md).
-TFJS_VENV ?= .venv-tfjs
-TFJS_RUNTIME := tensorflow-cpu==2.16.2 tensorflow-decision-forests==1.9.2 tf-keras==2.16.0 tensorflow-hub==0.16.1 \
-	jax==0.4.30 jaxlib==0.4.30 packaging==23.2 "setuptools<81" numpy==1.26.4 protobuf==4.25.9 onnx==1.17.0 \
-	onnx2tf==1.28.8 onnx_graphsurgeon==0.6.1 sng4onnx==2.0.1 ai-edge-litert==2.3.0 psutil "pytest>=8"
-TFJS_PLUGINS := models_yolov8 dataset_yolo dataset_coco dataset_shapes tasks_segment loggers export_onnx
+# TensorFlow.js from npm (pure JavaScript, no native binary), to run exported web models in TF.js itself.
+NODE_TFJS ?= .node-tfjs
+install-node-tfjs:
+	npm install --silent --no-audit --no-fund --prefix $(NODE_TFJS) @tensorflow/tfjs@4.22.0
 
-$(TFJS_VENV)/bin/python:
-	$(PY) -m venv $(TFJS_VENV)
+# CoreML: a format environment (docs/export-formats.md): segctl core, the default plugins and the CoreML
+# plugin with coremltools==9.0 and numpy<=2.3.5, no TensorFlow. Run from the main environment with
+# SEGCTL_PYTHON_COREML=$(COREML_VENV)/bin/python (or formats.yaml), which `make test` does.
+COREML_VENV ?= .venv-coreml
+COREML_RUNTIME := coremltools==9.0 "numpy<=2.3.5" "pytest>=8"
+
+$(COREML_VENV)/bin/python:
+	$(PY) -m venv $(COREML_VENV)
 
 # torch 2.14.1 here is the CUDA build (torch + triton + nvidia-* = 5.3 GB): where the main venv has it,
 # its installed files are hard-linked in instead of installed a second time (scripts/link_packages.py).
-SHARED_WITH_TFJS := torch torchvision triton 'nvidia-*' 'cuda-*'
+SHARED_TORCH := torch torchvision triton 'nvidia-*' 'cuda-*'
 
-install-tfjs: $(TFJS_VENV)/bin/python
-	if [ -x $(BIN)/python ]; then $(PY) scripts/link_packages.py $(VENV) $(TFJS_VENV) $(SHARED_WITH_TFJS); fi
-	$(TFJS_VENV)/bin/pip install -q $(TORCH)
-	$(TFJS_VENV)/bin/pip install -q -e ./core $(foreach p,$(TFJS_PLUGINS),-e ./plugins/$(p)) $(TFJS_RUNTIME) $(TORCH)
-	$(TFJS_VENV)/bin/pip install -q --no-deps tensorflowjs==4.22.0 -e ./plugins/export_saved_model -e ./plugins/export_pb -e ./plugins/export_tfjs
-	npm install --silent --no-audit --no-fund --prefix $(TFJS_VENV)/node @tensorflow/tfjs@4.22.0
+install-coreml: $(COREML_VENV)/bin/python
+	if [ -x $(BIN)/python ]; then $(PY) scripts/link_packages.py $(VENV) $(COREML_VENV) $(SHARED_TORCH); fi
+	$(COREML_VENV)/bin/pip install -q $(TORCH)
+	$(COREML_VENV)/bin/pip install -q -e ./core $(foreach p,$(PLUGINS),-e ./plugins/$(p)) -e ./plugins/export_coreml \
+		$(COREML_RUNTIME) $(TORCH)

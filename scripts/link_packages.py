@@ -1,6 +1,6 @@
 """Hard-link installed distributions from one virtual environment into another.
 
-Why: the TF.js plugin needs an environment of its own (its converter pins TensorFlow 2.16), and that
+Why: the CoreML format needs an environment of its own (coremltools cannot live beside TensorFlow), and that
 environment needs the same torch 2.14.1 as the main one. The only torch 2.14.1 wheel on this machine
 is the CUDA build: torch + triton + the nvidia-* libraries take about 5.3 GB, and a second pip install
 of them filled the disk of a CI machine. Linking the installed files (the ones each distribution's

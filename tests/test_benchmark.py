@@ -27,8 +27,8 @@ def test_benchmark_rows_and_csv(tmp_path, tiny_dataset):
 
 
 def test_format_row_runs_in_the_interpreter_named_for_it(tmp_path, monkeypatch):
-    """``SEGCTL_BENCHMARK_PYTHON_<FORMAT>``: a format whose runtime lives in another environment
-    (TF.js) gets its row from that environment's Python."""
+    """``SEGCTL_PYTHON_<FORMAT>`` (the format environments of segctl.export.environments): a format
+    whose runtime lives in another environment gets its benchmark row from that environment's Python."""
     import sys
 
     src = tmp_path / "best.pt"
@@ -37,7 +37,7 @@ def test_format_row_runs_in_the_interpreter_named_for_it(tmp_path, monkeypatch):
     wrapper = tmp_path / "python"
     wrapper.write_text(f'#!/bin/sh\ntouch "{marker}"\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)
-    monkeypatch.setenv("SEGCTL_BENCHMARK_PYTHON_ONNX", str(wrapper))
+    monkeypatch.setenv("SEGCTL_PYTHON_ONNX", str(wrapper))
     rows = {r["format"]: r for r in benchmark(src, imgsz=64, formats="onnx", runs=1, show=False)}
     assert rows["onnx"]["status"] == "ok", rows["onnx"]
     assert marker.exists()

@@ -175,4 +175,6 @@ def segctl_on_predict_batch_end(predictor, results):
 
 @hookspec
 def segctl_on_export_end(exporter, path, metadata):
-    """An export finished and verified. :param path: the artifact. :param metadata: its metadata dict."""
+    """An export finished and verified. :param path: the artifact. :param metadata: its metadata dict.
+    :param exporter: the :class:`segctl.export.Exporter` that wrote it; ``None`` when the format ran in
+    another environment (``SEGCTL_PYTHON_<FORMAT>``, see ``segctl.export.environments``)."""

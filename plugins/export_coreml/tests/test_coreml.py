@@ -1,7 +1,9 @@
 """CoreML plugin: export (fp32, half, int8), the model's interface and metadata, and the backend.
 
 Core ML prediction exists only on macOS: there the numeric parity test runs; elsewhere it skips for
-that reason alone, and the interface checks (which run everywhere) stand in for it.
+that reason alone, and what coremltools *can* do on Linux stands in for it: the interface checks, the
+ML Program's ops (fp16 casts, int8 dequantise ops) and the stored weights read back from the package
+and compared with the PyTorch model's. ``make test`` runs this suite in ``.venv-coreml`` (CI builds it).
 """
 from __future__ import annotations
 
@@ -118,3 +120,53 @@ def test_reduced_precision_shrinks_weights(fp32, session, model, tmp_path, optio
     assert _weights_size(out) < ratio * _weights_size(fp32)
     meta = read_metadata(out)
     assert meta[option] is True and meta["parity"]["passed"]
+
+
+def _program_ops(package) -> list:
+    spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()
+    fn = spec.mlProgram.functions["main"]
+    return list(fn.block_specializations[fn.opset].operations)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["fp32", "half", "int8"])
+def test_stored_weights_are_the_models(fp32, session, model, tmp_path, option):
+    """The weights coremltools reads back from the package (on Linux too) are the fused PyTorch
+    model's conv kernels: equal in fp32, within fp16 rounding for half, within half an int8 step for
+    int8 (whose program dequantises them with constexpr ops)."""
+    import copy
+
+    out = fp32 if option == "fp32" else export(model, session, format="coreml", imgsz=IMGSZ, **{option: True},
+                                               output=str(tmp_path / f"{option}.mlpackage"))
+    fused = copy.deepcopy(model).fuse()
+    torch_w = {k.replace(".", "_"): v.numpy() for k, v in fused.state_dict().items() if v.ndim == 4}
+    ml = ct.models.MLModel(str(out), skip_model_load=True)
+    meta = {k: m.val for k, m in ct.optimize.coreml.get_weights_metadata(ml, weight_threshold=0).items()}
+    axes = {op.outputs[0].name.removesuffix("_quantized"): op.attributes["axis"].immediateValue.tensor.ints.values[0]
+            for op in _program_ops(out) if op.type == "constexpr_affine_dequantize"}
+    stored, steps, quantised = {}, {}, 0
+    for k, v in meta.items():
+        if k.endswith("_quantized_quantized_data_0"):  # int8: a scale and zero point per channel of `axis`
+            base = k.removesuffix("_quantized_quantized_data_0")
+            shape = [1] * v.ndim
+            shape[axes[base]] = -1
+            scale = meta[f"{base}_quantized_scale_0"].reshape(shape)
+            zero = meta[f"{base}_quantized_zero_point_0"].reshape(shape).astype("float32")
+            stored[base], steps[base] = (v.astype("float32") - zero) * scale, scale
+            quantised += 1
+        elif getattr(v, "ndim", 0) == 4:
+            base = k.removesuffix("_to_fp16")
+            stored[base] = v.astype("float32")
+            steps[base] = abs(torch_w.get(base, v)).max() * 2 ** -10 if v.dtype.name == "float16" else 0.0
+    common = sorted(set(stored) & set(torch_w))
+    assert len(common) >= 0.95 * len(torch_w)
+    for k in common:
+        assert (abs(stored[k] - torch_w[k]) <= steps[k] / 2 + 1e-7).all(), k
+    assert (quantised >= 0.8 * len(torch_w)) == (option == "int8")
+    ops = [op.type for op in _program_ops(out)]
+    if option == "int8":
+        assert ops.count("constexpr_affine_dequantize") >= 0.8 * ops.count("conv")
+    elif option == "half":
+        assert "cast" in ops and "constexpr_affine_dequantize" not in ops
+    else:
+        assert "cast" not in ops and "constexpr_affine_dequantize" not in ops

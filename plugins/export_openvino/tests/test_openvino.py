@@ -68,7 +68,7 @@ def test_spec_declares_chain_and_suffix():
     (spec,) = plugin.segctl_register_exporters()
     assert spec.after == ("onnx",) and spec.suffix == "_openvino_model" and spec.backend == "openvino"
     assert {"half", "int8", "dynamic", "data"} <= set(spec.options)
-    assert spec.install == "pip install segctl-export-openvino"
+    assert spec.install == "pip install openvino==2026.4.1 nncf==3.4.0"  # the runtime, pinned as tested
 
 
 def test_artifact_stem_strips_core_temp_prefix(tmp_path):

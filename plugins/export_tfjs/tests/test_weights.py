@@ -1,14 +1,13 @@
-"""The web model weight reader (no TensorFlow needed): plain, float16 and affine-uint8 weights read
-back from shards in manifest order; a truncated shard is a clear error; a missing converter names
-the environment that works."""
+"""The web model weights (no TensorFlow needed): what segctl's writer encodes (float32, float16 and
+affine-uint8 kernels, int64 stored as int32, 4 MB shards) reads back through the reader in manifest
+order; a truncated or missing shard is a clear error."""
 from __future__ import annotations
-
-import builtins
 
 import numpy as np
 import pytest
 
-from segctl.errors import CheckpointError, MissingDependencyError
+from segctl.errors import CheckpointError, ExportError
+from segctl_export_tfjs.graph_model import affine_uint8, encode, write_shards
 from segctl_export_tfjs.weights import read_weights
 
 
@@ -53,18 +52,38 @@ def test_missing_shard_file(tmp_path):
         read_weights(manifest, tmp_path)
 
 
-def test_unimportable_converter_is_exit_3_with_the_environment(monkeypatch):
-    from segctl_export_tfjs import exporter
+def test_affine_uint8_keeps_zero_exact_and_error_within_half_a_step():
+    w = np.random.default_rng(0).normal(0, 0.3, (16, 3, 3, 8)).astype(np.float32)
+    w[0, 0, 0, :3] = 0.0
+    q, scale, low = affine_uint8(w)
+    back = q.astype(np.float32) * scale + low
+    assert q.dtype == np.uint8 and back[0, 0, 0, :3].tolist() == [0.0, 0.0, 0.0]
+    assert np.abs(back - w).max() <= scale / 2 + 1e-7
+    q1, s1, low1 = affine_uint8(np.full((3,), 0.7, np.float32))  # constant tensor: exact
+    np.testing.assert_allclose(q1 * s1 + low1, 0.7, rtol=1e-6)
 
-    real = builtins.__import__
 
-    def fake(name, *args, **kw):
-        if name.startswith("tensorflowjs"):
-            raise ModuleNotFoundError("No module named 'tensorflow_decision_forests'")
-        return real(name, *args, **kw)
+@pytest.mark.parametrize("precision, stored", [("float32", None), ("float16", "float16"), ("uint8", "uint8")])
+def test_written_weights_read_back(tmp_path, precision, stored):
+    rng = np.random.default_rng(1)
+    kernel = rng.normal(0, 0.2, (3, 3, 4, 8)).astype(np.float32)
+    bias = rng.normal(0, 1, (8,)).astype(np.float32)
+    shape = np.array([1, -1, 8], np.int64)
+    parts = [encode("k", kernel, precision, kernel=True), encode("b", bias, precision, kernel=False),
+             encode("s", shape, precision, kernel=False)]
+    entries = [e for e, _ in parts]
+    assert entries[0].get("quantization", {}).get("dtype") == stored
+    assert "quantization" not in entries[1] and entries[2]["dtype"] == "int32"  # only kernels shrink
+    paths = write_shards(b"".join(d for _, d in parts), tmp_path, shard_bytes=100)
+    assert len(paths) > 3 and paths[0] == f"group1-shard1of{len(paths)}.bin"
+    assert all((tmp_path / p).stat().st_size <= 100 for p in paths)
+    w = read_weights([{"paths": paths, "weights": entries}], tmp_path)
+    tol = {"float32": 0, "float16": 1e-3, "uint8": (kernel.max() - kernel.min()) / 255}[precision]
+    assert np.abs(w["k"] - kernel).max() <= tol + 1e-7
+    np.testing.assert_array_equal(w["b"], bias)
+    np.testing.assert_array_equal(w["s"], shape)
 
-    monkeypatch.setattr(builtins, "__import__", fake)
-    with pytest.raises(MissingDependencyError) as info:
-        exporter._converter()
-    assert "make install-tfjs" in info.value.hint and "tensorflow_decision_forests" in info.value.message
-    assert info.value.exit_code == 3
+
+def test_integers_beyond_int32_are_refused():
+    with pytest.raises(ExportError, match="beyond int32"):
+        encode("big", np.array([2**40], np.int64), "float32", kernel=False)

@@ -10,16 +10,28 @@ from .render import console
 
 
 def formats_table(session: Session) -> Table:
-    """One row per registered exporter: available here, or the command that makes it available."""
+    """One row per registered exporter: where it runs (this environment, or the interpreter named by
+    ``SEGCTL_PYTHON_<FORMAT>`` / ``formats.yaml``), whether it is available there, or the command
+    that makes it available."""
+    from ..export.environments import probe, where
+
     table = Table(title="export formats")
-    for col in ("format", "argument", "suffix", "builds on", "available", "install / reason"):
+    for col in ("format", "argument", "suffix", "builds on", "environment", "available", "install / reason"):
         table.add_column(col, overflow="fold")
     for spec in sorted(session.registry.all("exporters"), key=lambda s: s.name):
-        missing = spec.missing()
+        python, source = where(spec.name)
+        if python:
+            found = probe(python, spec.name)
+            missing = [found["error"]] if found.get("error") else found.get("missing", [])
+            install = found.get("install") or ("make that interpreter run segctl, or unset " + source
+                                               if found.get("error") else "")
+            env = f"{python} ({source})"
+        else:
+            missing, install, env = spec.missing(), spec.install_hint(), "here"
         note = spec.description if spec.description.startswith("not available") else ""
-        hint = f"needs {', '.join(missing)}: " + spec.install_hint().replace("  # ", " (") + \
-            (")" if "  # " in spec.install_hint() else "") if missing else ""
-        table.add_row(spec.name, f"format={spec.name}", spec.suffix, ", ".join(spec.after) or "-",
+        hint = f"needs {', '.join(missing)}: " + install.replace("  # ", " (") + (")" if "  # " in install else "") \
+            if missing else ""
+        table.add_row(spec.name, f"format={spec.name}", spec.suffix, ", ".join(spec.after) or "-", env,
                       "[red]no[/]" if missing or note else "[green]yes[/]", note or hint)
     return table
 

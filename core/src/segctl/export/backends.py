@@ -117,7 +117,8 @@ def load_backend(path_or_model: Any, session: Any, device: str = "cpu", backend:
 
     :param backend: force a backend by name (verification uses the exporter's own backend).
     :raises UsageError: unknown suffix or missing file; :class:`MissingDependencyError` when the
-        backend's runtime is not installed (with the install command).
+        backend's runtime is not installed (with the install command). A backend whose format is
+        set to run in another environment is a :class:`~segctl.export.environments.RemoteBackend`.
     """
     if _is_module(path_or_model):
         spec = _by_name(session, "pytorch") if session is not None else None
@@ -135,6 +136,11 @@ def load_backend(path_or_model: Any, session: Any, device: str = "cpu", backend:
     spec = _by_name(session, backend, path) if backend else find_backend_spec(path, session)
     if spec is None:  # a .pt/.yaml and no plugin overrides the core's own torch backend
         return _torch_backend(str(path), device, session)
+    from .environments import RemoteBackend, interpreter_for
+
+    python = interpreter_for(spec.name)
+    if python:  # the format's runtime lives in another environment: the backend runs there
+        return RemoteBackend(python, spec.name, path, device)
     from .preload import torch_stack_first
 
     torch_stack_first()  # before the artifact's runtime loads its native libraries

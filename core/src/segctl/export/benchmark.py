@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import SegctlError, UsageError
 from .chain import registered
+from .environments import interpreter_for
 
 COLUMNS = ("format", "status", "size_mb", "mask_map50_95", "box_map50_95", "ms_per_image", "max_abs_diff", "path", "error")
 
@@ -61,7 +62,8 @@ def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: An
         and mask mAP sit next to its float one.
     :param isolate: run each format in a child process, so a runtime that crashes the interpreter
         (native libraries of different formats do not always coexist in one process) costs only
-        its own row.
+        its own row. A format set to run in another environment (``SEGCTL_PYTHON_<FORMAT>`` or
+        ``formats.yaml``, see :mod:`.environments`) gets its row from that environment's Python.
     :return: one dict per format with :data:`COLUMNS`; also printed as a table and saved as CSV
         (``csv_path``, default ``<model dir>/<stem>_benchmark.csv``).
     """
@@ -80,7 +82,7 @@ def benchmark(model: str | Path, data: Any = None, imgsz: int = 640, session: An
     rows = [_row("pytorch", model, lambda: model, data, imgsz, device, session, load_backend, runs, verify=False)]
     for spec in specs:
         python = interpreter_for(spec.name)
-        if not spec.available and not (python and isolate):
+        if not spec.available and not python:
             rows.append({"format": spec.name, "status": "missing deps", "error": spec.install_hint()})
             continue
         args = {"format": spec.name, "imgsz": imgsz, "device": device, "verify": "warn"}
@@ -120,17 +122,6 @@ def _child(name, model, args, data, imgsz, device, runs):
                 runs, verify=True)
 
 
-def interpreter_for(fmt: str) -> str | None:
-    """The Python of another environment that runs ``fmt``'s row: ``$SEGCTL_BENCHMARK_PYTHON_<FORMAT>``.
-
-    Why: some formats' runtimes cannot share an environment (TF.js's converter needs TensorFlow 2.16,
-    the other TensorFlow formats 2.21), yet their numbers belong in one table. The row then runs in
-    that interpreter, which must have segctl and the format's plugin installed (``make install-tfjs``)."""
-    import os
-
-    return os.environ.get(f"SEGCTL_BENCHMARK_PYTHON_{fmt.upper()}") or None
-
-
 def _row_in_child(name, model, args, data, imgsz, device, runs, python: str | None = None) -> dict:
     """Run one format in a fresh interpreter (``python -c``; ``python`` or this one), row returned as JSON.
 
@@ -147,7 +138,10 @@ def _row_in_child(name, model, args, data, imgsz, device, runs, python: str | No
         job.write_text(json.dumps({"name": name, "model": str(model), "args": args, "data": data,
                                    "imgsz": imgsz, "device": device, "runs": runs}))
         code = "import sys; from segctl.export.benchmark import _child_main; _child_main(sys.argv[1])"
-        proc = subprocess.run([python or sys.executable, "-c", code, str(job)], stdout=sys.stdout, stderr=sys.stderr)
+        from .environments import child_env
+
+        proc = subprocess.run([python or sys.executable, "-c", code, str(job)], stdout=sys.stdout, stderr=sys.stderr,
+                              env=child_env() if python else None)
         out = Path(tmp) / "row.json"
         if out.exists():
             return json.loads(out.read_text())

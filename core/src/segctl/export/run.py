@@ -4,7 +4,8 @@ Why the core does this and not each plugin: every format needs the same guarante
 checked before any work, missing runtimes reported with the install command, the ``after=`` chain
 exported first, a model that yields NaN refused, the source never overwritten, the artifact
 written under a temporary name and renamed only once it has verified (a killed export leaves
-either the complete artifact or nothing), and ``segctl_on_export_end`` emitted last.
+either the complete artifact or nothing), and ``segctl_on_export_end`` emitted last. A format set to
+run in another environment (:mod:`.environments`) is exported there, with the same guarantees.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 
 from ..errors import ExportError, SegctlError, UsageError
 from .chain import registered, resolve_chain
+from .environments import export_elsewhere, interpreter_for
+from .metadata import normalise
 from .options import COMMON, check_available, validate
 
 TMP_PREFIX = ".segctl-export-"
@@ -60,6 +63,12 @@ def load_model(source: Any, session: Any, device: str = "cpu") -> tuple[Any, Pat
         p.requires_grad_(False)
     prepare_for_trace(module)
     return module, path
+
+
+def _source_path(model: Any) -> Path | None:
+    """The file an export source names (for the default output name), without loading it."""
+    src = model if isinstance(model, (str, os.PathLike)) else getattr(model, "pt_path", None) or getattr(model, "source", None)
+    return Path(src).absolute() if isinstance(src, (str, os.PathLike)) else None
 
 
 def prepare_for_trace(module: Any) -> None:
@@ -190,6 +199,12 @@ def export(model: Any, session: Any, **args: Any) -> Path:
     chain = resolve_chain(fmt, registered(session, "exporters"))
     target = chain[-1]
     opts = validate(target, args)
+    python = interpreter_for(target.name)
+    if python:  # the format runs in an environment of its own: the whole chain is exported there
+        path, meta = export_elsewhere(python, target.name, model, opts, output_path(target, _source_path(model), opts))
+        if session is not None:  # exporter None: its class runs in the other environment, not here
+            session.emit("on_export_end", exporter=None, path=path, metadata=normalise(meta))
+        return path
     for spec in chain:
         check_available(spec)
     module, source = load_model(model, session, opts["device"])

@@ -17,7 +17,7 @@ _PEEK = 1 << 20
 def segctl_register_datasets():
     return [DatasetFormatSpec(
         name="coco", target="segctl_dataset_coco.format:CocoFormat",
-        requires=("numpy", "pycocotools", "cv2", "PIL"), install="pip install segctl-dataset-coco",
+        requires=("numpy", "pycocotools", "cv2", "PIL"), install="pip install numpy pycocotools opencv-python-headless pillow",
         description="COCO instances JSON (polygons, RLE, iscrowd)")]
 
 

@@ -70,7 +70,8 @@ def coco2yolo(json_path: Path = typer.Argument(..., help="COCO instances JSON fi
     except ImportError as e:
         from segctl.errors import MissingDependencyError
 
-        raise MissingDependencyError(f"'segctl data convert coco2yolo' needs segctl-dataset-coco: {e}",
-                                     hint="pip install segctl-dataset-coco") from e
+        hint = ("pip install -e plugins/dataset_coco  # from a segctl checkout (make install does it)"
+                if (e.name or "").startswith("segctl") else "pip install numpy pycocotools opencv-python-headless pillow")
+        raise MissingDependencyError(f"'segctl data convert coco2yolo' needs segctl-dataset-coco: {e}", hint=hint) from e
     report = run(json_path, out, images_dir=images, split=split, copy=copy)
     typer.echo(report.summary())

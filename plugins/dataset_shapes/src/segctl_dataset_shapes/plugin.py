@@ -9,7 +9,7 @@ from segctl.specs import CommandSpec, DatasetSpec
 @hookimpl
 def segctl_register_datasets():
     return [DatasetSpec(name="shapes-seg", target="segctl_dataset_shapes.named:ensure_shapes",
-                        requires=("numpy", "cv2", "yaml"), install="pip install segctl-dataset-shapes",
+                        requires=("numpy", "cv2", "yaml"), install="pip install numpy opencv-python-headless pyyaml",
                         description="synthetic 7-class shapes (generated locally on first use, no download)")]
 
 

@@ -14,7 +14,7 @@ from segctl.specs import DatasetFormatSpec
 def segctl_register_datasets():
     return [DatasetFormatSpec(
         name="yolo", target="segctl_dataset_yolo.format:YOLOFormat",
-        requires=("numpy", "PIL"), install="pip install segctl-dataset-yolo",
+        requires=("numpy", "PIL"), install="pip install numpy pillow",
         description="YOLO txt labels (polygons or boxes) + dataset YAML")]
 
 

@@ -8,7 +8,11 @@ weights) apply to an fp32 source.
 from segctl import hookimpl
 from segctl.specs import BackendSpec, ExporterSpec
 
-INSTALL = "pip install segctl-export-coreml"
+#: the runtime, not this plugin (which is installed when this is shown). coremltools 9.0 segfaults in a
+#: process with TensorFlow 2.21 and caps numpy, so next to the TensorFlow plugins it goes into an
+#: environment of its own that segctl runs the format in (docs/export-formats.md, make install-coreml)
+INSTALL = ('pip install coremltools==9.0 "numpy<=2.3.5"  # where TensorFlow is installed: in another venv, '
+           "then SEGCTL_PYTHON_COREML=<that venv>/bin/python (make install-coreml)")
 
 OPTIONS = ("imgsz", "half", "int8", "device")
 

@@ -10,7 +10,7 @@ INSTALL_COMPILER = (
     "echo 'deb [signed-by=/usr/share/keyrings/coral.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main' "
     "| sudo tee /etc/apt/sources.list.d/coral-edgetpu.list && sudo apt-get update && sudo apt-get install edgetpu-compiler"
 )
-INSTALL = "pip install segctl-export-edgetpu  # plus the edgetpu_compiler binary, see docs/export-tensorflow.md"
+INSTALL = "pip install tensorflow-cpu==2.21.0 tf_keras==2.21.0 onnx2tf==1.28.8 onnx_graphsurgeon==0.6.1 sng4onnx==2.0.1 psutil onnx==1.23.2 ai-edge-litert==2.3.0  # plus the edgetpu_compiler binary, see docs/export-tensorflow.md"
 
 
 @hookimpl

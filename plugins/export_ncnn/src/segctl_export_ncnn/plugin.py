@@ -8,7 +8,7 @@ grid computed from the input shape, nor for NMS, so they would silently not conv
 from segctl import hookimpl
 from segctl.specs import BackendSpec, ExporterSpec
 
-INSTALL = "pip install segctl-export-ncnn"
+INSTALL = "pip install pnnx==20260526 ncnn==1.0.20261020"
 
 OPTIONS = ("imgsz", "half", "simplify", "opset", "device")
 

@@ -13,7 +13,7 @@ OPTIONS = ("imgsz", "batch", "half", "dynamic", "simplify", "opset", "device", "
 def segctl_register_exporters():
     return [ExporterSpec(
         name="onnx", target="segctl_export_onnx.exporter:OnnxExporter",
-        requires=("torch", "onnx", "onnxruntime", "onnxslim"), install="pip install segctl-export-onnx",
+        requires=("torch", "onnx", "onnxruntime", "onnxslim"), install="pip install onnx==1.23.2 onnxruntime==1.32.0 onnxslim==0.1.98",
         suffix=".onnx", options=OPTIONS, backend="onnx",
         description="ONNX: default YOLOv8-seg layout or an end-to-end graph (nms=True)",
     )]
@@ -23,6 +23,6 @@ def segctl_register_exporters():
 def segctl_register_backends():
     return [BackendSpec(
         name="onnx", target="segctl_export_onnx.backend:OnnxBackend",
-        requires=("onnx", "onnxruntime"), install="pip install segctl-export-onnx", suffixes=(".onnx",),
+        requires=("onnx", "onnxruntime"), install="pip install onnx==1.23.2 onnxruntime==1.32.0 onnxslim==0.1.98", suffixes=(".onnx",),
         description="runs .onnx artifacts with ONNX Runtime (CUDA provider when present)",
     )]

@@ -7,7 +7,7 @@ verified against PyTorch, so OpenVINO converts a known-good graph instead of re-
 from segctl import hookimpl
 from segctl.specs import BackendSpec, ExporterSpec
 
-INSTALL = "pip install segctl-export-openvino"
+INSTALL = "pip install openvino==2026.4.1 nncf==3.4.0"
 
 #: options handed through to the ONNX step (imgsz, batch, half, dynamic, simplify, opset, nms...)
 #: plus int8 calibration (int8, data, fraction) done here with NNCF

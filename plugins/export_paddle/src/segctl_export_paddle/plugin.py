@@ -7,7 +7,7 @@ The exporter builds on the ONNX format (``after=("onnx",)``) and converts with X
 from segctl import hookimpl
 from segctl.specs import BackendSpec, ExporterSpec
 
-INSTALL = "pip install segctl-export-paddle"
+INSTALL = "pip install paddlepaddle==3.2.2 x2paddle==1.6.0 six==1.17.0 onnx==1.23.2"
 
 OPTIONS = ("imgsz", "batch", "simplify", "device")
 

@@ -1,9 +1,9 @@
 """Entry point of the GraphDef plugin: registers the ``pb`` exporter and backend (specs only)."""
 from segctl import hookimpl
 from segctl.specs import BackendSpec, ExporterSpec
+from segctl_export_saved_model.plugin import INSTALL  # the same TensorFlow chain
 
 OPTIONS = ("imgsz", "batch", "device")
-INSTALL = "pip install segctl-export-pb  # pins tensorflow-cpu==2.21.0"
 
 
 @hookimpl

@@ -8,8 +8,9 @@ from segctl.specs import BackendSpec, ExporterSpec
 #: ``nms`` and ``dynamic`` are left out on purpose: onnx2tf's NonMaxSuppression and free spatial
 #: sizes are not reliable enough to verify, so asking for them is an error naming these options.
 OPTIONS = ("imgsz", "batch", "keras", "device")
-INSTALL = ("pip install segctl-export-saved-model  # pins tensorflow-cpu==2.21.0 onnx==1.23.2 "
-           "onnx2tf==1.28.8 tf_keras==2.21.0 onnx_graphsurgeon==0.6.1 sng4onnx==2.0.1")
+#: the runtime of the TensorFlow chain (onnx -> saved_model -> pb/tflite/tfjs); the plugins are installed
+#: already when this is shown, so the command names the packages, pinned as tested together
+INSTALL = "pip install tensorflow-cpu==2.21.0 tf_keras==2.21.0 onnx2tf==1.28.8 onnx_graphsurgeon==0.6.1 sng4onnx==2.0.1 psutil onnx==1.23.2"
 
 
 @hookimpl

@@ -17,7 +17,7 @@ import sys
 from segctl import hookimpl
 from segctl.specs import BackendSpec, ExporterSpec
 
-INSTALL = "pip install segctl-export-tensorrt tensorrt-cu12==10.13.3.9"
+INSTALL = "pip install tensorrt-cu12==10.13.3.9"
 UNAVAILABLE = "not available on this machine: needs CUDA and TensorRT"
 #: the pseudo requirement that stands for "an NVIDIA GPU and driver"
 CUDA = "CUDA"

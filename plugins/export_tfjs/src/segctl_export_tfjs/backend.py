@@ -79,3 +79,21 @@ class TfjsBackend(GraphBackend):
                                   hint="export it again with 'segctl export format=tfjs'") from e
         self.metadata = read_yaml_metadata(folder) or int_keys(meta) or default_metadata("tfjs", shape, None)
         self.batch = shape[0]
+
+
+class NodeTfjsBackend(TfjsBackend):
+    """The same folder run in **TensorFlow.js on Node** instead of TensorFlow: same metadata and
+    call contract (NCHW torch in, ``(pred, proto)`` out, batch split into the model's batch), every
+    forward pass executed by TF.js (``js/run_model.cjs``, one Node process per call, pure-JS
+    kernels: slow). For checking that what a browser computes is what PyTorch computes."""
+
+    def __init__(self, path, device="cpu", session=None, modules: Path | None = None):
+        super().__init__(path, device, session)
+        self.folder = self.path.parent if self.path.name == MODEL_JSON else self.path
+        self.modules = modules
+
+    def _run(self, x):
+        from .node_runner import run_in_node
+
+        out = run_in_node(self.folder, x, self.modules)
+        return [out[k] for k in OUTPUTS]

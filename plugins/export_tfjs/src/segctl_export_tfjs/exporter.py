@@ -1,12 +1,14 @@
-"""The TF.js exporter: the SavedModel (``after=("saved_model",)``) through the ``tensorflowjs`` converter.
+"""The TF.js exporter: the frozen GraphDef (``after=("pb",)``) written as a TF.js graph model.
 
-Why from the SavedModel: it is already NHWC and verified, and ``tensorflowjs``'s SavedModel route
-freezes the serving signature, runs TensorFlow's graph optimiser and writes the documented
-graph-model layout: ``model.json`` (topology, signature, weight manifest) plus binary weight
-shards. ``half=True`` stores the weights as float16 and ``int8=True`` as affine uint8 (both
-dequantised by the runtime when the model loads, so activations stay float32 and the I/O is the
-same). segctl's metadata goes both into ``model.json``'s ``userDefinedMetadata.segctl`` (what a
-browser app reads) and into ``metadata.yaml`` beside it.
+Why from the ``.pb``: it is the SavedModel's serving signature already frozen (variables turned
+into constants) and verified against PyTorch, and a TF.js graph model *is* a frozen GraphDef in JSON
+with its constants moved into weight shards. :mod:`.graph_model` optimises it with TensorFlow's own
+graph tools, checks every op against the TensorFlow.js op list and writes ``model.json`` plus
+4 MB shards; no ``tensorflowjs`` package is involved, so the format needs only TensorFlow 2.21.
+``half=True`` stores kernels as float16 and ``int8=True`` as affine uint8 (dequantised by TF.js
+when the model loads, so activations stay float32 and the I/O is the same). segctl's metadata goes
+both into ``model.json``'s ``userDefinedMetadata.segctl`` (what a browser app reads) and into
+``metadata.yaml`` beside it (what the backend reads first).
 
 Verification runs the written folder through :class:`~segctl_export_tfjs.backend.TfjsBackend`
 (model.json + shards rebuilt into a TensorFlow graph), so what is compared with PyTorch is the
@@ -14,49 +16,43 @@ artifact itself. The plugin's tests also run it in TensorFlow.js on Node (``js/r
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from segctl.errors import MissingDependencyError
+from segctl.errors import ExportError
 from segctl.export.base import Exporter
-from segctl.export.metadata import write_yaml_metadata
-from segctl_export_saved_model.convert import SIGNATURE
+from segctl.export.metadata import read_yaml_metadata, write_yaml_metadata
 
-from .plugin import INSTALL, OPTIONS
-
-MODEL_JSON = "model.json"
+from .graph_model import MODEL_JSON, write_graph_model
+from .plugin import OPTIONS
 
 
-def _converter():
-    """``convert_tf_saved_model`` from tensorflowjs, or exit 3 naming the environment that works."""
-    try:
-        from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
-    except Exception as e:  # noqa: BLE001 - ImportError, or a native-library clash of its dependencies
-        raise MissingDependencyError(
-            f"the tensorflowjs converter cannot be imported here ({type(e).__name__}: {e}); it needs "
-            "TensorFlow 2.16 with tensorflow-decision-forests 1.9, which conflict with the other TF plugins",
-            hint=INSTALL) from e
-    return convert_tf_saved_model
+def precision(args: dict) -> str:
+    """The stored weight type for ``half``/``int8`` (kernels only; see :mod:`.graph_model`)."""
+    return "uint8" if args.get("int8") else "float16" if args.get("half") else "float32"
 
 
-def quantization_map(args: dict) -> dict | None:
-    """The converter's ``quantization_dtype_map`` for ``half``/``int8`` (every weight: fallthrough)."""
-    if args.get("int8"):
-        return {"uint8": True}
-    if args.get("half"):
-        return {"float16": True}
-    return None
+def frozen_graph(pb: Path):
+    """``(graph_def, inputs, outputs)`` of the ``pb`` step's artifact (tensor names from its metadata)."""
+    import tensorflow as tf
+
+    tensors = read_yaml_metadata(pb.parent, stem=pb.name).get("tensors") or {}
+    if not tensors.get("inputs") or not tensors.get("outputs"):
+        raise ExportError(f"{pb}: its metadata names no input/output tensors",
+                          hint="export the .pb again with 'segctl export format=pb'")
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(pb.read_bytes())
+    first = tensors["inputs"][0]
+    return graph_def, {first.split(":")[0]: first}, dict(tensors["outputs"])
 
 
 def write_user_metadata(model_dir: Path, metadata: dict) -> None:
-    """Put ``metadata`` under ``userDefinedMetadata.segctl`` in ``model.json`` (atomically)."""
-    import json
-
-    from segctl.io import atomic_write_text
-
+    """Put ``metadata`` under ``userDefinedMetadata.segctl`` in ``model.json``. Written in place: the
+    core calls this on the export's temporary folder, which it renames only once it is complete."""
     path = model_dir / MODEL_JSON
     spec = json.loads(path.read_text(encoding="utf-8"))
     spec.setdefault("userDefinedMetadata", {})["segctl"] = json.loads(json.dumps(metadata, default=str))
-    atomic_write_text(path, json.dumps(spec))
+    path.write_text(json.dumps(spec), encoding="utf-8")
 
 
 class TfjsExporter(Exporter):
@@ -65,7 +61,7 @@ class TfjsExporter(Exporter):
     name = "tfjs"
     suffix = "_web_model"
     options = OPTIONS
-    after = ("saved_model",)
+    after = ("pb",)
     backend = "tfjs"
     is_dir = True
     tolerance = {"rtol": 1e-3, "atol": 2e-3, "iou": 0.99}
@@ -74,13 +70,14 @@ class TfjsExporter(Exporter):
     int8_parity_note = "uint8 weights: elementwise parity is informative only; judge by mask mAP"
 
     def export(self, model, output: Path, args: dict, deps: dict, metadata: dict) -> Path:
-        convert = _converter()
-        output.mkdir(parents=True, exist_ok=True)
-        convert(str(deps["saved_model"]), str(output), signature_def=SIGNATURE, saved_model_tags="serve",
-                quantization_dtype_map=quantization_map(args), strip_debug_ops=True)
+        from segctl import __version__
+
+        graph_def, inputs, outputs = frozen_graph(Path(deps["pb"]))
         metadata["preprocess"] = {**metadata.get("preprocess", {}), "layout": "NHWC"}
-        metadata["weights"] = "uint8" if args.get("int8") else "float16" if args.get("half") else "float32"
-        self.write_metadata(output, metadata)
+        metadata["weights"] = precision(args)
+        write_graph_model(graph_def, inputs, outputs, output, precision=precision(args), metadata=metadata,
+                          converted_by=f"segctl {__version__}")
+        write_yaml_metadata(output, metadata)
         return output
 
     def write_metadata(self, path: Path, metadata: dict) -> None:

@@ -3,7 +3,8 @@
 Why: the Python backend rebuilds the graph in TensorFlow; checking the same folder in the real
 TF.js runtime catches what only the browser side would see (an op TF.js lacks, a weight layout it
 reads differently). Needs ``node`` and the ``@tensorflow/tfjs`` npm package (pure JavaScript, no
-native binary); ``make install-tfjs`` puts it in ``.venv-tfjs/node/node_modules``.
+native binary); ``make install-node-tfjs`` puts it in ``.node-tfjs/node_modules`` and ``make test``
+points ``SEGCTL_TFJS_NODE_MODULES`` there.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import numpy as np
 from segctl.errors import ExportError, MissingDependencyError
 
 SCRIPT = Path(__file__).with_name("js") / "run_model.cjs"
-NPM_INSTALL = "npm install --prefix <dir> @tensorflow/tfjs@4.22.0  (then SEGCTL_TFJS_NODE_MODULES=<dir>/node_modules)"
+NPM_INSTALL = ("npm install --prefix .node-tfjs @tensorflow/tfjs@4.22.0  # (make install-node-tfjs) then "
+               "export SEGCTL_TFJS_NODE_MODULES=$PWD/.node-tfjs/node_modules")
 
 
 def node_modules() -> Path | None:
@@ -48,3 +50,4 @@ def run_in_node(model_dir: Path, x_nhwc: np.ndarray, modules: Path | None = None
                               hint="the model uses an op TF.js lacks, or the folder is incomplete")
         info = json.loads((tmp / "shapes.json").read_text())
         return {k: np.fromfile(tmp / f"{k}.f32", "<f4").reshape(shape) for k, shape in info["shapes"].items()}
+

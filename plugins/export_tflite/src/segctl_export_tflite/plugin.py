@@ -3,7 +3,7 @@ from segctl import hookimpl
 from segctl.specs import BackendSpec, ExporterSpec
 
 OPTIONS = ("imgsz", "batch", "half", "int8", "data", "fraction", "device")
-INSTALL = "pip install segctl-export-tflite  # pins tensorflow-cpu==2.21.0 (ai-edge-litert 2.3.0 is used when present)"
+INSTALL = "pip install tensorflow-cpu==2.21.0 tf_keras==2.21.0 onnx2tf==1.28.8 onnx_graphsurgeon==0.6.1 sng4onnx==2.0.1 psutil onnx==1.23.2 ai-edge-litert==2.3.0"
 
 
 @hookimpl

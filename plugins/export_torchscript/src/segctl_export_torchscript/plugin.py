@@ -12,7 +12,7 @@ OPTIONS = ("imgsz", "batch", "optimize", "half", "dynamic", "device", "nms", "co
 def segctl_register_exporters():
     return [ExporterSpec(
         name="torchscript", target="segctl_export_torchscript.exporter:TorchScriptExporter",
-        requires=("torch",), install="pip install segctl-export-torchscript", aliases=("ts",),
+        requires=("torch",), install="pip install torch==2.14.1", aliases=("ts",),
         suffix=".torchscript", options=OPTIONS, backend="torchscript",
         description="TorchScript: traced graph with metadata in its extra files",
     )]
@@ -22,6 +22,6 @@ def segctl_register_exporters():
 def segctl_register_backends():
     return [BackendSpec(
         name="torchscript", target="segctl_export_torchscript.backend:TorchScriptBackend",
-        requires=("torch",), install="pip install segctl-export-torchscript", suffixes=(".torchscript",),
+        requires=("torch",), install="pip install torch==2.14.1", suffixes=(".torchscript",),
         description="runs .torchscript artifacts with torch.jit",
     )]

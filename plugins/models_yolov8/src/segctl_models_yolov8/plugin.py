@@ -42,7 +42,7 @@ def segctl_register_models():
 def segctl_register_backends():
     return [BackendSpec(name="pytorch", target="segctl.nn.backend:TorchBackend",
                         suffixes=(".pt", ".yaml", ".yml", ".safetensors"), requires=_TORCH,
-                        install="pip install segctl-core[torch]",
+                        install="pip install torch==2.14.1 numpy safetensors",
                         description="PyTorch: segctl/YOLOv8 checkpoints and model YAMLs")]
 
 

@@ -9,5 +9,5 @@ def segctl_register_tasks():
                      schema="segctl_tasks_segment.schema:OPTIONS",
                      modes=("train", "val", "predict"),
                      requires=("torch", "torchvision", "cv2", "numpy"),
-                     install="pip install segctl-tasks-segment",
+                     install="pip install torch==2.14.1 torchvision==0.29.1 opencv-python-headless numpy",
                      description="instance segmentation: train, val, predict")]

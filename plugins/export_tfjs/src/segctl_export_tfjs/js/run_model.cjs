@@ -3,7 +3,8 @@
 // usage: node run_model.cjs <web_model dir> <input.f32> <b,h,w,c> <out dir>
 // Loads model.json + shards through an in-memory IO handler (no tfjs-node native binary needed),
 // feeds the little-endian float32 NHWC input and writes every signature output as <key>.f32 plus
-// shapes.json. @tensorflow/tfjs is resolved through NODE_PATH.
+// shapes.json. An input batch larger than the model's (fixed) batch runs in chunks. @tensorflow/tfjs is
+// resolved through NODE_PATH.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -30,17 +31,29 @@ async function main() {
   await tf.setBackend('cpu');
   const model = await tf.loadGraphModel(handler);
   const raw = fs.readFileSync(inputPath);
-  const x = tf.tensor(new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4), shapeArg.split(',').map(Number));
+  const shape = shapeArg.split(',').map(Number);
+  const x = tf.tensor(new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4), shape);
   const keys = Object.keys(spec.signature.outputs).sort();
   const names = keys.map((k) => spec.signature.outputs[k].name.replace(/:0$/, ''));
-  const inputName = Object.values(spec.signature.inputs)[0].name.replace(/:0$/, '');
-  let outs = await model.executeAsync({ [inputName]: x }, names);
-  outs = Array.isArray(outs) ? outs : [outs];
+  const input = Object.values(spec.signature.inputs)[0];
+  const inputName = input.name.replace(/:0$/, '');
+  // the graph's batch is fixed at export: a larger input runs in chunks of that batch
+  const dim0 = Number(((input.tensorShape || {}).dim || [{ size: shape[0] }])[0].size);
+  const step = dim0 > 0 ? dim0 : shape[0];
+  const parts = keys.map(() => []);
+  for (let i = 0; i < shape[0]; i += step) {
+    const chunk = x.slice([i], [step]);
+    let outs = await model.executeAsync({ [inputName]: chunk }, names);
+    outs = Array.isArray(outs) ? outs : [outs];
+    outs.forEach((t, k) => parts[k].push(t));
+    chunk.dispose();
+  }
   const shapes = {};
-  for (let i = 0; i < keys.length; i++) {
-    const data = await outs[i].data();
-    fs.writeFileSync(path.join(outDir, keys[i] + '.f32'), Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    shapes[keys[i]] = outs[i].shape;
+  for (let k = 0; k < keys.length; k++) {
+    const out = parts[k].length === 1 ? parts[k][0] : tf.concat(parts[k], 0);
+    const data = await out.data();
+    fs.writeFileSync(path.join(outDir, keys[k] + '.f32'), Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    shapes[keys[k]] = out.shape;
   }
   fs.writeFileSync(path.join(outDir, 'shapes.json'), JSON.stringify({ shapes, tfjs: tf.version.tfjs }));
 }
