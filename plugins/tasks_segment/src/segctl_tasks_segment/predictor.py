@@ -111,19 +111,22 @@ class SegmentPredictor:
     def preprocess(self, images: list[np.ndarray]):
         """Letterbox BGR images into a float RGB ``[B,3,H,W]`` tensor; returns it and each image's
         ``ratio_pad`` in the batch contract's layout."""
-        from .data.augment import letterbox
-
         same = len({im.shape for im in images}) == 1
         auto = self.dynamic and same
         out, ratio_pads = [], []
         for im in images:
-            lb, r, (left, top), _ = letterbox(im, self.imgsz, auto=auto, stride=self.stride)
+            lb, ratio_pad = letterbox_image(im, self.imgsz, self.stride, auto=auto)
             out.append(lb)
-            ratio_pads.append(((r, r), (float(left), float(top))))
-        arr = np.stack(out)[..., ::-1].transpose(0, 3, 1, 2)
+            ratio_pads.append(ratio_pad)
+        return self.to_input(np.stack(out)), ratio_pads
+
+    def to_input(self, letterboxed: np.ndarray):
+        """``[B,H,W,3]`` BGR uint8 letterboxed images → the model input: float RGB ``[B,3,H,W]``
+        in 0..1 on the predictor's device (half on CUDA with ``half=True``)."""
+        arr = letterboxed[..., ::-1].transpose(0, 3, 1, 2)
         x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)
         x = x.half() if self.half else x.float()
-        return x / 255, ratio_pads
+        return x / 255
 
     def postprocess(self, out, x, frames: list[Frame], ratio_pads) -> list:
         """NMS and masks → one Results per frame (boxes in original pixels)."""
@@ -260,6 +263,16 @@ class SegmentPredictor:
             vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), max(fps, 1.0), (w, h))
             self._writers[path] = vw
         vw.write(im)
+
+
+def letterbox_image(im: np.ndarray, imgsz, stride: int, auto: bool = False):
+    """One BGR image letterboxed for the model: ``(uint8 [H,W,3], ratio_pad)``. A function, not a
+    method, so a runner's CPU tasks (which hold no model) prepare inputs exactly as
+    :meth:`SegmentPredictor.preprocess` does."""
+    from .data.augment import letterbox
+
+    lb, r, (left, top), _ = letterbox(im, imgsz, auto=auto, stride=stride)
+    return lb, ((r, r), (float(left), float(top)))
 
 
 def _classes(c):
