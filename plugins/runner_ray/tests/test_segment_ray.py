@@ -111,10 +111,16 @@ def test_rerun_into_another_jobs_output_is_refused(ray_cluster, images, tmp_path
     from segctl import YOLO
     from segctl.errors import UsageError
 
-    out = tmp_path / "out"
-    YOLO(str(FIX)).predict(str(images), runner="ray", imgsz=320, output=str(out), workers=1, verbose=False)
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    for p in sorted(images.glob("*.jpg"))[:2]:
+        shutil.copy(p, src / p.name)
+    YOLO(str(FIX)).predict(str(src), runner="ray", imgsz=320, output=str(out), workers=1, verbose=False)
     with pytest.raises(UsageError, match=r"holds the results of another run \(differs in: fingerprint\)"):
-        YOLO(str(FIX)).predict(str(images), runner="ray", imgsz=320, output=str(out), conf=0.5, verbose=False)
+        YOLO(str(FIX)).predict(str(src), runner="ray", imgsz=320, output=str(out), conf=0.5, verbose=False)
+    (src / "extra.jpg").write_bytes((src / sorted(p.name for p in src.iterdir())[0]).read_bytes())
+    with pytest.raises(UsageError, match=r"differs in: items, items_sha256"):
+        YOLO(str(FIX)).predict(str(src), runner="ray", imgsz=320, output=str(out), verbose=False)
 
 
 def test_cli_predict_on_ray_writes_jsonl_images_and_coco_json(ray_cluster, images, tmp_path, segctl_cli):
