@@ -2,7 +2,7 @@
 execute them elsewhere (``runner=ray``). The contract is :class:`segctl.runners.RunnerJob`.
 
 Why built on the engines' own pieces: a runner must give the same answers as ``runner=local``. The
-predict job letterboxes with :func:`predictor.letterbox_image` on the CPU side and runs the
+predict job letterboxes with :func:`data.augment.letterbox_image` (as the predictor does) on the CPU side and runs the
 predictor's backend call and ``postprocess`` in the worker; the val job feeds the worker the very
 batches the local validator's loader makes, matches each image with :func:`validator.match_image`
 there, and reduces on the driver with :func:`validator.reduce_matches` — so the metrics are
@@ -156,8 +156,9 @@ class PredictJob:
 
     # ---- CPU side
     def load(self, index: int, item: str) -> dict:
-        """Read + decode + letterbox to ``imgsz`` (every image the same size, so any batch stacks)."""
-        from .predictor import letterbox_image
+        """Read + decode + letterbox to ``imgsz`` (every image the same size, so any batch stacks).
+        Imports no torch: decode tasks stay small and start fast."""
+        from .data.augment import letterbox_image
         from .sources import read_input
 
         im, err = read_input(item)

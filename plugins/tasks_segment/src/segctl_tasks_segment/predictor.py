@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import progress
+from .data.augment import letterbox_image
 from .sources import Frame, batched, iter_frames
 
 
@@ -263,16 +264,6 @@ class SegmentPredictor:
             vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), max(fps, 1.0), (w, h))
             self._writers[path] = vw
         vw.write(im)
-
-
-def letterbox_image(im: np.ndarray, imgsz, stride: int, auto: bool = False):
-    """One BGR image letterboxed for the model: ``(uint8 [H,W,3], ratio_pad)``. A function, not a
-    method, so a runner's CPU tasks (which hold no model) prepare inputs exactly as
-    :meth:`SegmentPredictor.preprocess` does."""
-    from .data.augment import letterbox
-
-    lb, r, (left, top), _ = letterbox(im, imgsz, auto=auto, stride=stride)
-    return lb, ((r, r), (float(left), float(top)))
 
 
 def _classes(c):
