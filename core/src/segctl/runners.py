@@ -37,7 +37,9 @@ class RunnerJob(Protocol):
       they come and a rerun into the same output skips the items already written;
     - ``fingerprint``: JSON-able identity of the job (model hash, settings) that a rerun into the
       same output must match;
-    - ``gpu``: the worker can use a GPU when the runner has one.
+    - ``gpu``: the worker can use a GPU when the runner has one;
+    - optional: ``output`` (the folder a resumable job's rows go to; else the runner's ``output``
+      key) and ``unit`` (what an item is called in progress bars, e.g. ``"images"``).
     """
 
     items: Sequence[str]
