@@ -49,15 +49,17 @@ bench:
 clean:
 	rm -rf $(VENV) $(COREML_VENV) $(NODE_TFJS) runs demo
 
-# Runtimes of the heavy export plugins, pinned to versions that install together with torch 2.14.1,
-# onnx 1.23.2 and numpy 2.4 on Python 3.11 (see docs/export-formats.md, docs/export-tensorflow.md).
+# Runtimes of the heavy plugins (the export formats; Ray Data for the ray runner), pinned to versions
+# that install together with torch 2.14.1, onnx 1.23.2 and numpy 2.4 on Python 3.11 (see
+# docs/export-formats.md, docs/export-tensorflow.md, docs/scale-out.md).
 # TF.js needs nothing more than TensorFlow (segctl writes the graph-model format itself).
 # coremltools==9.0 is left out: importing it where TensorFlow 2.21 is installed segfaults and it wants
 # numpy<=2.3.5, so CoreML gets an environment of its own (install-coreml below).
 EXTRAS := openvino==2026.4.1 nncf==3.4.0 pnnx==20260526 ncnn==1.0.20261020 \
 	paddlepaddle==3.2.2 x2paddle==1.6.0 six==1.17.0 \
 	tensorflow-cpu==2.21.0 onnx2tf==1.28.8 tf_keras==2.21.0 onnx_graphsurgeon==0.6.1 sng4onnx==2.0.1 \
-	ai-edge-litert==2.3.0 psutil onnx==1.23.2
+	ai-edge-litert==2.3.0 psutil onnx==1.23.2 \
+	ray==2.60.0 pyarrow==26.0.1 pandas==3.1.1
 
 install-extras: install
 	$(BIN)/pip install -q $(EXTRAS) $(TORCH)

@@ -77,7 +77,8 @@ def test_disable_and_only_never_import(dists, monkeypatch):
 
 def test_autoload_off_imports_no_third_party(dists, monkeypatch):
     monkeypatch.setenv("SEGCTL_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert load_plugins(new_plugin_manager()) == []
+    # only the core's own plugin (the local runner) is there; no entry point was loaded
+    assert [(r.name, r.dist) for r in load_plugins(new_plugin_manager())] == [("core", "segctl-core")]
     assert "good_plugin" not in sys.modules
 
 

@@ -87,6 +87,20 @@ def segctl_register_backends():
 
 
 @hookspec
+def segctl_register_runners():
+    """Register runners: where a task mode executes (``runner=`` key).
+
+    :return: a list of :class:`segctl.specs.RunnerSpec`. ``local`` (this process) is built into
+        the core. A runner's ``target`` is a class built with no arguments whose
+        ``run(task, mode, cfg, session)`` returns the mode's result. Runners that execute
+        elsewhere ask the task for a job (``task.job(mode, cfg, session)``, the
+        :class:`segctl.runners.RunnerJob` protocol: items, a CPU ``load`` step, a ``worker``
+        that holds the model, a driver-side ``reduce``) and must deliver every item's rows
+        exactly once to ``reduce``. Check yours with :func:`segctl.testing.check_runner`.
+    """
+
+
+@hookspec
 def segctl_register_commands():
     """Register extra top-level CLI commands or command groups.
 

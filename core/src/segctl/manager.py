@@ -22,6 +22,8 @@ from .errors import PluginError
 GROUP = "segctl"
 #: plugins that cannot be blocked: without them the CLI has no task to run.
 ESSENTIAL: frozenset[str] = frozenset({"segment"})
+#: name of the core's own plugin (segctl.builtin), registered before any entry point
+BUILTIN = "core"
 
 
 @dataclass
@@ -75,6 +77,16 @@ def _unknown_hooks(pm: pluggy.PluginManager, module) -> list[str]:
     return out
 
 
+def _register_builtin(pm: pluggy.PluginManager) -> PluginRecord:
+    """The core's own plugin (:mod:`segctl.builtin`: the ``local`` runner); never blocked."""
+    from . import builtin
+    from ._version import __version__
+
+    pm.register(builtin, name=BUILTIN)
+    return PluginRecord(name=BUILTIN, dist="segctl-core", version=__version__, module=builtin.__name__,
+                        builtin=True)
+
+
 def load_plugins(pm: pluggy.PluginManager, *, disabled=(), only=(), strict=None,
                  autoload=None, extra=()) -> list[PluginRecord]:
     """Discover and register plugins; return one record per entry point seen.
@@ -87,8 +99,8 @@ def load_plugins(pm: pluggy.PluginManager, *, disabled=(), only=(), strict=None,
     only = set(only) | set(_split_env("SEGCTL_PLUGINS"))
     strict = _truthy("SEGCTL_STRICT_PLUGINS") if strict is None else strict
     autoload = (not _truthy("SEGCTL_DISABLE_PLUGIN_AUTOLOAD")) if autoload is None else autoload
-    records: list[PluginRecord] = []
-    seen: dict[str, PluginRecord] = {}
+    records: list[PluginRecord] = [_register_builtin(pm)]
+    seen: dict[str, PluginRecord] = {BUILTIN: records[0]}
     eps = md.entry_points(group=GROUP) if autoload else []
     for ep in sorted(eps, key=lambda e: (e.name, e.value)):
         dist = ep.dist.name if ep.dist else ""

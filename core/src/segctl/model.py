@@ -112,7 +112,9 @@ class Model:
         if self._module is not None:
             cfg["model_object"] = self._module
         cfg.update(extra or {})
-        return getattr(self.session.task(self.task), mode)(cfg, self.session)
+        from .runners import run_mode
+
+        return run_mode(self.session, self.task, mode, cfg)  # runner= picks where (default: here)
 
     def train(self, **kwargs):
         """Train; returns the metrics of the final validation (the trainer is ``self.trainer``)."""
@@ -131,7 +133,9 @@ class Model:
 
     def predict(self, source=None, stream: bool = False, **kwargs):
         """Predict; a list of ``Results`` (or a generator with ``stream=True``). ``source`` may be a
-        path, folder, glob, URL, video, webcam index, numpy array, PIL image, tensor or a list."""
+        path, folder, glob, URL, video, webcam index, numpy array, PIL image, tensor or a list.
+        With ``runner=`` another runner (``runner="ray"``) the result is that runner's summary of
+        the output it wrote (see docs/scale-out.md)."""
         extra = {"stream": stream}
         kwargs.setdefault("save", False)  # as in the reference: Python predict saves only when asked
         if isinstance(source, (str, Path, int)):

@@ -24,6 +24,7 @@ _HOOK_FOR_KIND = {
     "exporters": "segctl_register_exporters",
     "backends": "segctl_register_backends",
     "commands": "segctl_register_commands",
+    "runners": "segctl_register_runners",
 }
 
 

@@ -180,6 +180,17 @@ class CommandSpec(Spec):
     kind = "command"
 
 
+@dataclass(frozen=True)
+class RunnerSpec(Spec):
+    """Where a task mode runs: ``local`` (in this process, the built-in one) or elsewhere (a
+    cluster). ``target`` is a class built with no arguments whose ``run(task, mode, cfg, session)``
+    returns the mode's result; runners other than ``local`` drive the task's job (see
+    :mod:`segctl.runners` and docs/hooks.md). ``modes`` are the modes it can run."""
+
+    modes: tuple[str, ...] = ("predict", "val")
+    kind = "runner"
+
+
 SPEC_KINDS = {
     "tasks": TaskSpec,
     "layers": LayerSpec,
@@ -189,4 +200,5 @@ SPEC_KINDS = {
     "exporters": ExporterSpec,
     "backends": BackendSpec,
     "commands": CommandSpec,
+    "runners": RunnerSpec,
 }

@@ -7,11 +7,17 @@ Fixtures:
 - ``tiny_seg_model``: a small random yolov8n-seg model (nc=3) for shape/parity tests;
 - ``tiny_dataset``: a tiny synthetic shapes dataset (YOLO + COCO) made at run time, cached per session.
 
+Conformance checks (plain functions, call them from your plugin's tests):
+- ``check_runner(spec, output_dir, cfg=...)``: a runner (``segctl_register_runners``) runs a toy
+  job with every item exactly once, also when rerun into the same output (:mod:`segctl.runner_check`).
+
 Importing this module is light (pytest loads it in every run): heavy imports live in fixtures.
 """
 from __future__ import annotations
 
 import pytest
+
+from .runner_check import check_runner  # noqa: F401  (public: the runner conformance check)
 
 
 @pytest.fixture

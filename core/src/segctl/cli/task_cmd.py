@@ -35,6 +35,10 @@ def run_task(session: Session, task: str, mode: str, tokens: list[str]):
     m = Model(model, task=task, session=session)
     if mode == "info":
         return m.info(detailed=bool(args.get("verbose", False)), imgsz=int(args.get("imgsz", 640)))
+    if mode == "predict" and args.get("runner") not in (None, "local"):
+        summary = m.predict(**args)  # another runner writes its output itself and returns a summary
+        console().print(str(summary), markup=False, highlight=False)
+        return summary
     if mode == "predict":
         args.setdefault("save", True)  # the CLI saves annotated results; the Python API only if asked
         results = m.predict(**args)

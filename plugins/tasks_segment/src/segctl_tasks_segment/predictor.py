@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import progress
+from .data.augment import letterbox_image
 from .sources import Frame, batched, iter_frames
 
 
@@ -111,19 +112,22 @@ class SegmentPredictor:
     def preprocess(self, images: list[np.ndarray]):
         """Letterbox BGR images into a float RGB ``[B,3,H,W]`` tensor; returns it and each image's
         ``ratio_pad`` in the batch contract's layout."""
-        from .data.augment import letterbox
-
         same = len({im.shape for im in images}) == 1
         auto = self.dynamic and same
         out, ratio_pads = [], []
         for im in images:
-            lb, r, (left, top), _ = letterbox(im, self.imgsz, auto=auto, stride=self.stride)
+            lb, ratio_pad = letterbox_image(im, self.imgsz, self.stride, auto=auto)
             out.append(lb)
-            ratio_pads.append(((r, r), (float(left), float(top))))
-        arr = np.stack(out)[..., ::-1].transpose(0, 3, 1, 2)
+            ratio_pads.append(ratio_pad)
+        return self.to_input(np.stack(out)), ratio_pads
+
+    def to_input(self, letterboxed: np.ndarray):
+        """``[B,H,W,3]`` BGR uint8 letterboxed images → the model input: float RGB ``[B,3,H,W]``
+        in 0..1 on the predictor's device (half on CUDA with ``half=True``)."""
+        arr = letterboxed[..., ::-1].transpose(0, 3, 1, 2)
         x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)
         x = x.half() if self.half else x.float()
-        return x / 255, ratio_pads
+        return x / 255
 
     def postprocess(self, out, x, frames: list[Frame], ratio_pads) -> list:
         """NMS and masks → one Results per frame (boxes in original pixels)."""

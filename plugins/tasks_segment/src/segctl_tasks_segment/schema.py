@@ -18,7 +18,7 @@ OPTIONS = [
     O("imgsz", 640, "int|list", "input size (square int, or [h, w] for predict/export)", ALL),
     O("batch", 16, "int|float", "batch size (train/val), images per inference batch (predict), export batch", ALL),
     O("device", None, "str|int", "cpu, 0, cuda:0, 0,1 (DDP), mps; default: first GPU else cpu", ALL, nullable=True),
-    O("workers", 8, "int", "data-loading worker processes (capped at the CPU count)", TVP),
+    O("workers", 8, "int", "data-loading worker processes (capped at the CPU count); runner=ray: inference actors (capped at the cluster's GPUs, else CPUs)", TVP),
     O("project", None, "str", "runs root folder (default runs/<task>)", TVP, nullable=True),
     O("name", None, "str", "run folder name (default the mode: train, val, predict)", TVP, nullable=True),
     O("exist_ok", False, "bool", "reuse an existing run folder instead of making name2, name3, ...", TVP),
@@ -53,7 +53,7 @@ OPTIONS = [
     O("max_drop_ratio", 0.2, "float", "fail before training when more than this share of images is unusable", (T, V)),
     O("strict", False, "bool", "treat missing label files as errors", (T, V)),
     # ---- val / predict
-    O("save_json", False, "bool", "write COCO-format results (RLE masks); runs COCOeval on COCO datasets", (V,)),
+    O("save_json", False, "bool", "write COCO-format results (RLE masks); val: runs COCOeval on COCO datasets; predict: runner=ray writes predictions.json", (V, P)),
     O("conf", None, "float", "confidence threshold (default 0.25 predict, 0.001 val)", (V, P), nullable=True),
     O("iou", 0.7, "float", "NMS IoU threshold", (V, P, E)),
     O("max_det", 300, "int", "maximum detections per image", (V, P, E)),
@@ -75,6 +75,12 @@ OPTIONS = [
     O("show_conf", True, "bool", "draw confidences", (P,)),
     O("show_boxes", True, "bool", "draw boxes", (P,)),
     O("line_width", None, "int", "box line width (default from image size)", (P,), nullable=True),
+    # ---- runners (where predict/val execute; docs/scale-out.md)
+    O("runner", "local", "str", "where predict/val run: local (this process) or a runner plugin such as ray (segctl plugins)", (V, P)),
+    O("ray_address", None, "str", "runner=ray: cluster to join (auto: the running one; ray://head:10001); unset: join a running local one or start one", (V, P), nullable=True),
+    O("output_format", "parquet", "str", "runner=ray: results format, one row per image", (P,), choices=("parquet", "jsonl")),
+    O("shard_size", 256, "int", "runner=ray: images per output file (the unit a resumed run skips)", (P,)),
+    O("polygons", False, "bool", "runner=ray: also store each mask as polygons (original pixels)", (P,)),
     # ---- export
     O("format", "torchscript", "str", "export format (segctl export formats)", (E,)),
     O("keras", False, "bool", "also write a Keras model (saved_model)", (E,)),
@@ -85,7 +91,7 @@ OPTIONS = [
     O("opset", None, "int", "ONNX opset (default: the exporter's)", (E,), nullable=True),
     O("workspace", None, "float", "TensorRT workspace in GiB", (E,), nullable=True),
     O("nms", False, "bool", "end-to-end graph with NMS and mask assembly inside", (E,)),
-    O("output", None, "str", "artifact path (default next to the model, named after its stem)", (E,), nullable=True),
+    O("output", None, "str", "export: artifact path (default next to the model, named after its stem); predict with runner=ray: the results folder (a rerun into it resumes)", (P, E), nullable=True),
     O("verify", True, "bool|str", "after export, run the artifact and compare with PyTorch: true (fail beyond tolerance), warn, or false", (E,), choices=("fail", "warn", "off")),
     # ---- hyper-parameters
     O("lr0", 0.01, "float", "initial learning rate (SGD 1e-2, Adam 1e-3)", (T,)),

@@ -213,3 +213,76 @@ def default_source() -> str:
         return str(here)
     raise UsageError("no source given", hint="pass source=path/to/images (a file, folder, glob, URL or video)")
 
+
+
+# ---------------------------------------------------------------------- inputs for runners
+#: largest image file a runner's CPU task reads (bytes): bounds memory before decoding
+MAX_INPUT_BYTES = 256 << 20
+
+
+def list_inputs(source) -> list[str]:
+    """The inputs of a batch job (``runner=ray``), as absolute paths or URLs in a stable order.
+
+    ``source``: an image path or URL, a folder (its images, sorted), a glob (``**`` recurses) or a
+    text file listing one path or URL per line (blank lines and ``#`` comments skipped; relative
+    paths are relative to the list file). Nothing is read or downloaded here: each item is read
+    by the worker that needs it. Videos and streams are refused (they are not independent items)."""
+    if not isinstance(source, (str, Path)):
+        raise UsageError(f"runners take a folder, glob, list file, image path or URL, not {type(source).__name__}",
+                         hint="save in-memory images to files first, or use runner=local")
+    text = str(source)
+    if is_stream(text):
+        raise UsageError(f"source={text!r} is a stream: a runner needs a finite list of images", hint="use runner=local")
+    if is_url(text):
+        return [text]
+    p = Path(text).expanduser()
+    if any(ch in text for ch in "*?["):
+        items = sorted(str(Path(f).resolve()) for f in globlib.glob(str(p), recursive=True)
+                       if Path(f).suffix.lower() in IMG_SUFFIXES | VID_SUFFIXES)
+    elif p.is_dir():
+        items = sorted(str(f.resolve()) for f in p.iterdir() if f.suffix.lower() in IMG_SUFFIXES | VID_SUFFIXES)
+    elif p.is_file() and p.suffix.lower() in (".txt", ".lst", ".list"):
+        items = []
+        for line in p.read_text(encoding="utf-8-sig").splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            items.append(line if is_url(line) else str((p.parent / Path(line).expanduser()).resolve()))
+    elif p.exists():
+        items = [str(p.resolve())]
+    else:
+        raise UsageError(f"source={text!r} does not exist", hint="give a folder, glob, list file (.txt), image or URL")
+    videos = [i for i in items if not is_url(i) and Path(i).suffix.lower() in VID_SUFFIXES]
+    if videos:
+        raise UsageError(f"runners predict on images; {videos[0]} is a video ({len(videos)} in the source)",
+                         hint="extract frames first, or use runner=local for videos")
+    if not items:
+        raise UsageError(f"source={text!r} holds no images", hint="supported: " + " ".join(sorted(IMG_SUFFIXES)))
+    return items
+
+
+def read_input(item: str, timeout: float = 30.0, max_bytes: int = MAX_INPUT_BYTES) -> tuple[np.ndarray | None, str]:
+    """``(BGR image, "")`` or ``(None, reason)`` for a path or URL: a runner turns the reason into
+    the image's ``error`` row instead of failing the job. Reads at most ``max_bytes``."""
+    try:
+        if is_url(item):
+            with urllib.request.urlopen(item, timeout=timeout) as r:
+                data = r.read(max_bytes + 1)
+        else:
+            size = Path(item).stat().st_size
+            if size > max_bytes:
+                return None, f"file too large ({size} bytes > {max_bytes})"
+            data = Path(item).read_bytes()
+    except (OSError, ValueError) as e:
+        return None, f"cannot read: {e}"
+    if len(data) > max_bytes:
+        return None, f"download larger than {max_bytes} bytes"
+    if not data:
+        return None, "empty file"
+    try:
+        im = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as e:
+        return None, f"cannot decode: {e}"
+    if im is None or im.ndim != 3 or min(im.shape[:2]) < 1:
+        return None, "not a decodable image"
+    return im, ""

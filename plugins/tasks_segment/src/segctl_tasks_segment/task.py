@@ -24,6 +24,13 @@ class SegmentTask:
 
         return SegmentValidator(cfg, session).run()
 
+    def job(self, mode: str, cfg: dict, session):
+        """``val``/``predict`` as a :class:`segctl.runners.RunnerJob` for runners that execute
+        elsewhere (``runner=ray``): see :mod:`.jobs`."""
+        from .jobs import make_job
+
+        return make_job(mode, cfg, session)
+
     def predict(self, cfg: dict, session):
         """Predict on ``cfg["source"]``; a list of Results, or a generator when ``stream`` is true."""
         from .predictor import SegmentPredictor

@@ -67,6 +67,16 @@ class SegmentValidator:
     @torch.no_grad()
     def run(self):
         """Stand-alone validation of ``cfg["model"]`` (a model, ``.pt`` or exported artifact)."""
+        infer = self.setup()
+        m = self._evaluate(infer, plots=bool(self.cfg.get("plots")), verbose=True)
+        if self.cfg.get("save_json"):
+            self._save_json()
+        return m
+
+    def setup(self):
+        """Everything a stand-alone validation decides before the loop: model (backend), dataset
+        split, input size, batch, stride, loader, run folder. Returns ``infer(x)``. Runners reuse it
+        (``self.imgsz``, ``self.batch``, ``self.stride``, ``self.index``, ``self.names``)."""
         from segctl.export import load_backend
 
         from .ddp import select_device
@@ -114,19 +124,17 @@ class SegmentValidator:
 
         write_args(self.save_dir, {k: v for k, v in cfg.items() if k != "model_object"})
         self.training = False
+        self.imgsz, self.batch, self.stride, self.half = imgsz, batch, stride, half
 
         def infer(x):
             return backend(x.half() if half else x)
 
-        m = self._evaluate(infer, plots=bool(cfg.get("plots")), verbose=True)
-        if cfg.get("save_json"):
-            self._save_json()
-        return m
+        return infer
 
     # ------------------------------------------------------------------ the loop
     def _evaluate(self, infer, plots: bool, verbose: bool, loss_fn=None):
         from .confusion import ConfusionMatrix
-        from .metrics import SegmentMetrics, StatsAccumulator
+        from .metrics import StatsAccumulator
 
         nc = len(self.names)
         stats = StatsAccumulator(mask=True)
@@ -161,8 +169,7 @@ class SegmentValidator:
                     _plot_val_batch(batch, dets, self._protos, self.names, self.save_dir, bi)
                 bar.update(task, advance=1)
         self.vloss = vloss / nloss if nloss else None
-        metrics = SegmentMetrics(self.names)
-        metrics.process(**stats.result())
+        metrics = reduce_matches(stats, self.names)
         n = max(seen, 1)
         metrics.speed = {"preprocess": dt[0] * 1e3 / n, "inference": dt[1] * 1e3 / n, "loss": 0.0,
                          "postprocess": dt[2] * 1e3 / n}
@@ -194,40 +201,18 @@ class SegmentValidator:
                                    multi_label=True, agnostic=bool(self.cfg.get("single_cls")))
 
     def _eval_image(self, si: int, det, batch, input_shape, stats, cm) -> np.ndarray:
-        """Match one image's detections against its ground truth at original resolution."""
-        from .boxes import scale_boxes
-        from .masks_ops import process_masks_native
-        from .metrics import evaluate_image
-
+        """Match one image (:func:`match_image`) and add it to the stats, the confusion matrix and
+        the COCO JSON; returns the GT classes it holds."""
         rec = self.index.records[int(batch["index"][si])]
-        h0, w0 = (int(v) for v in rec["shape"])
         ratio_pad = batch["ratio_pad"][si] if "ratio_pad" in batch else None
-        gt_cls, gt_boxes, gt_masks, crowd_boxes, crowd_masks = _ground_truth(rec, h0, w0, self.device)
         det = det.to(self.device)
-        boxes = scale_boxes(tuple(input_shape), det[:, :4].clone().float(), (h0, w0), ratio_pad=ratio_pad)
-        proto = self._protos[si].to(self.device)
-        need = torch.ones(len(det), dtype=torch.bool, device=self.device)
-        if not (self.cfg.get("save_json") and not self.training):
-            # a mask inside a box that touches no ground-truth box of its class (or crowd region)
-            # can match nothing: only those predictions need their full-resolution mask built
-            from .boxes import box_iou
-
-            gtb = gt_boxes.reshape(-1, 4).float().to(self.device)
-            same = gt_cls.view(1, -1).to(self.device) == det[:, 5:6]
-            need = ((box_iou(boxes, gtb) > 0) & same).any(1) if len(gtb) else torch.zeros_like(need)
-            if crowd_boxes is not None and len(crowd_boxes):
-                need |= (box_iou(boxes, crowd_boxes.reshape(-1, 4).float().to(self.device)) > 0).any(1)
-        masks = torch.zeros((len(det), h0, w0), dtype=torch.bool, device=self.device)
-        if need.any():
-            masks[need] = process_masks_native(proto, det[need, 6:], boxes[need], (h0, w0),
-                                               ratio_pad=ratio_pad, input_shape=tuple(input_shape))
-        res = evaluate_image(boxes, det[:, 4], det[:, 5], gt_boxes, gt_cls, masks, gt_masks,
-                             crowd_boxes, crowd_masks)
-        stats.update(**res)
-        cm.process_batch(torch.cat([boxes, det[:, 4:6]], 1).cpu(), gt_boxes.cpu(), gt_cls.cpu())
-        if self.cfg.get("save_json") and not self.training:
-            self._to_json(rec, boxes, det, masks)
-        return np.unique(gt_cls.cpu().numpy().astype(int))
+        save_json = bool(self.cfg.get("save_json") and not self.training)
+        m = match_image(det, self._protos[si], rec, input_shape, ratio_pad, self.device, all_masks=save_json)
+        stats.update(**m["stats"])
+        cm.process_batch(torch.cat([m["boxes"], det[:, 4:6]], 1).cpu(), m["gt_boxes"].cpu(), m["gt_cls"].cpu())
+        if save_json:
+            self._to_json(rec, m["boxes"], det, m["masks"])
+        return np.unique(m["gt_cls"].cpu().numpy().astype(int))
 
     # ------------------------------------------------------------------ outputs
     def _plots(self, metrics, cm) -> None:
@@ -270,6 +255,58 @@ class SegmentValidator:
         if self.coco_stats:
             self.metrics.coco = self.coco_stats
             progress.console().print("COCOeval: " + ", ".join(f"{k} {v:.4f}" for k, v in self.coco_stats.items()))
+
+
+# ---------------------------------------------------------------------- the two public steps
+# Validation is a per-image step (match one image's detections with its ground truth: small arrays
+# of TP flags, confidences and classes) followed by a reduction over all images (AP). Runners that
+# spread images over processes or machines run the first where the model is and the second once.
+
+
+def match_image(det, proto, rec: dict, input_shape, ratio_pad, device, all_masks: bool = False) -> dict:
+    """Per-image step: one image's detections against its ground truth at original resolution.
+
+    ``det [n, 6+nm]``: NMS output in input pixels (xyxy, conf, cls, mask coefficients); ``proto
+    [nm, h, w]``; ``rec``: the dataset record; ``input_shape``: the letterboxed (h, w);
+    ``ratio_pad``: the letterbox parameters (batch contract). Returns ``{"stats": ...}`` for
+    :meth:`StatsAccumulator.update` plus ``boxes`` (original pixels), ``masks`` (bool [n, H0, W0];
+    with ``all_masks=False`` only predictions that can match anything get their mask built, the
+    rest stay empty), ``gt_boxes`` and ``gt_cls``."""
+    from .boxes import box_iou, scale_boxes
+    from .masks_ops import process_masks_native
+    from .metrics import evaluate_image
+
+    h0, w0 = (int(v) for v in rec["shape"])
+    gt_cls, gt_boxes, gt_masks, crowd_boxes, crowd_masks = _ground_truth(rec, h0, w0, device)
+    det = det.to(device)
+    boxes = scale_boxes(tuple(input_shape), det[:, :4].clone().float(), (h0, w0), ratio_pad=ratio_pad)
+    proto = proto.to(device)
+    need = torch.ones(len(det), dtype=torch.bool, device=device)
+    if not all_masks:
+        # a mask inside a box that touches no ground-truth box of its class (or crowd region)
+        # can match nothing: only those predictions need their full-resolution mask built
+        gtb = gt_boxes.reshape(-1, 4).float().to(device)
+        same = gt_cls.view(1, -1).to(device) == det[:, 5:6]
+        need = ((box_iou(boxes, gtb) > 0) & same).any(1) if len(gtb) else torch.zeros_like(need)
+        if crowd_boxes is not None and len(crowd_boxes):
+            need |= (box_iou(boxes, crowd_boxes.reshape(-1, 4).float().to(device)) > 0).any(1)
+    masks = torch.zeros((len(det), h0, w0), dtype=torch.bool, device=device)
+    if need.any():
+        masks[need] = process_masks_native(proto, det[need, 6:], boxes[need], (h0, w0),
+                                           ratio_pad=ratio_pad, input_shape=tuple(input_shape))
+    stats = evaluate_image(boxes, det[:, 4], det[:, 5], gt_boxes, gt_cls, masks, gt_masks,
+                           crowd_boxes, crowd_masks)
+    return {"stats": stats, "boxes": boxes, "masks": masks, "gt_boxes": gt_boxes, "gt_cls": gt_cls}
+
+
+def reduce_matches(stats, names: dict):
+    """Reduction step: the per-image matches of every image (a :class:`StatsAccumulator`, or its
+    ``result()`` arrays) → :class:`SegmentMetrics` with box and mask AP."""
+    from .metrics import SegmentMetrics
+
+    metrics = SegmentMetrics(names)
+    metrics.process(**(stats.result() if hasattr(stats, "result") else stats))
+    return metrics
 
 
 def raise_e2e():
@@ -441,4 +478,4 @@ def _plot_val_batch(batch, dets, protos, names, save_dir: Path, bi: int) -> None
         warnings.warn(f"val_batch{bi}_pred.jpg not drawn: {e}", stacklevel=2)
 
 
-__all__ = ["SegmentValidator", "coco_eval", "default_workers"]
+__all__ = ["SegmentValidator", "coco_eval", "default_workers", "match_image", "reduce_matches"]

@@ -53,6 +53,14 @@ def letterbox(img: np.ndarray, new_shape, *, auto: bool = False, scaleup: bool =
     return img, r, (left, top), M
 
 
+def letterbox_image(im: np.ndarray, imgsz, stride: int, auto: bool = False):
+    """One BGR image letterboxed for inference: ``(uint8 [H,W,3], ratio_pad)`` with ``ratio_pad`` in
+    the batch contract's layout. The predictor's ``preprocess`` uses it, and so do a runner's decode
+    tasks, which hold no model (and import no torch: this module needs only OpenCV and NumPy)."""
+    lb, r, (left, top), _ = letterbox(im, imgsz, auto=auto, stride=stride)
+    return lb, ((r, r), (float(left), float(top)))
+
+
 def augment_hsv(img: np.ndarray, hgain: float, sgain: float, vgain: float, rng=None) -> np.ndarray:
     """Random hue shift and saturation/value gains through per-channel lookup tables (in place)."""
     if not (hgain or sgain or vgain):
