@@ -39,6 +39,18 @@ def pip_commands(hint: str) -> list[list[str]]:
             for m in re.findall(r"\bpip install ([^#;)&]*)", text)]
 
 
+def requirement_name(arg: str) -> str:
+    """The normalised distribution name of a pip argument (extras, markers and versions dropped), as pip's
+    resolution report names it: ``"ray[data]==2.60.0"`` -> ``"ray"``."""
+    from packaging.requirements import Requirement
+    return re.sub(r"[-_.]+", "-", Requirement(arg).name).lower()
+
+
+def test_requirement_names_drop_extras_and_versions():
+    assert [requirement_name(a) for a in ["ray[data]", "numpy<=2.3.5", "tf_keras==2.21.0", "onnx"]] == [
+        "ray", "numpy", "tf-keras", "onnx"]
+
+
 def test_pip_commands_are_parsed():
     assert pip_commands('pip install coremltools==9.0 "numpy<=2.3.5"  # elsewhere: pip install x') == [
         ["coremltools==9.0", "numpy<=2.3.5"]]
@@ -77,8 +89,8 @@ def test_every_pip_hint_resolves_in_a_fresh_environment(segctl_session, tmp_path
             if proc.returncode != 0:
                 failures.append(f"{who}: pip install {' '.join(args)}: {proc.stderr.strip().splitlines()[-1:]}")
                 continue
-            names = {i["metadata"]["name"].lower().replace("_", "-") for i in json.loads(report.read_text())["install"]}
-            wanted = {a.split("=")[0].split("<")[0].split(">")[0].lower().replace("_", "-") for a in args}
+            names = {requirement_name(i["metadata"]["name"]) for i in json.loads(report.read_text())["install"]}
+            wanted = {requirement_name(a) for a in args}
             if wanted - names:
                 failures.append(f"{who}: {sorted(wanted - names)} not in the resolution of {args}")
     assert not failures, "\n".join(failures)

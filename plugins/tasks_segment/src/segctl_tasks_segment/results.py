@@ -22,7 +22,31 @@ def _map(x, fn):
     return None if x is None else fn(x)
 
 
-class Boxes:
+class _Tensors:
+    """Device moves and conversions shared by :class:`Boxes` and :class:`Masks`: each returns a new
+    object of the same kind (the reference's field objects behave so, and tools such as
+    ``supervision`` call ``r.boxes.xyxy.cpu().numpy()`` or ``r.masks.cpu()``)."""
+
+    data: torch.Tensor | np.ndarray
+    orig_shape: tuple
+
+    def _with(self, data):
+        return type(self)(data, self.orig_shape)
+
+    def cpu(self):
+        return self._with(self.data.cpu() if isinstance(self.data, torch.Tensor) else self.data)
+
+    def numpy(self):
+        return self._with(self.data.detach().cpu().numpy() if isinstance(self.data, torch.Tensor) else self.data)
+
+    def cuda(self):
+        return self._with(torch.as_tensor(self.data).cuda())
+
+    def to(self, *args, **kwargs):
+        return self._with(torch.as_tensor(self.data).to(*args, **kwargs))
+
+
+class Boxes(_Tensors):
     """``data [n, 6]`` (x1 y1 x2 y2 conf cls) or ``[n, 7]`` (.. track id, conf, cls) in original pixels."""
 
     def __init__(self, data, orig_shape):
@@ -61,12 +85,18 @@ class Boxes:
         return f"Boxes(n={len(self)}, orig_shape={self.orig_shape})"
 
 
-class Masks:
-    """``data [n, H, W]`` binary masks; at the original size (retina) or at the letterboxed input
-    size, in which case polygons are mapped back to original coordinates."""
+class Masks(_Tensors):
+    """``data [n, H, W]`` float32 0/1 masks; at the original size (retina) or at the letterboxed input
+    size, in which case polygons are mapped back to original coordinates.
+
+    Why float32 and not bool: it is the layout users of the reference rely on -- OpenCV's ``resize``
+    (used by ``supervision`` to bring masks to the image size) refuses bool arrays."""
 
     def __init__(self, data, orig_shape):
-        self.data = data if data.ndim == 3 else data[None]
+        data = data if data.ndim == 3 else data[None]
+        if data.dtype in (torch.bool, np.bool_, torch.uint8, np.uint8):
+            data = data.to(torch.float32) if isinstance(data, torch.Tensor) else data.astype(np.float32)
+        self.data = data
         self.orig_shape = tuple(orig_shape[:2])
 
     shape = property(lambda self: self.data.shape)
@@ -94,7 +124,7 @@ class Masks:
             m = torch.from_numpy(m)
         if tuple(m.shape[-2:]) != self.orig_shape and len(m):
             m = scale_masks(m.float(), self.orig_shape) > 0.5
-        return m.bool().cpu().numpy()
+        return (m > 0.5).cpu().numpy()
 
     def __len__(self):
         return len(self.data)
@@ -114,6 +144,8 @@ class Results:
         self.boxes = None if boxes is None else Boxes(boxes, self.orig_shape)
         self.masks = None if masks is None else Masks(masks, self.orig_shape)
         self.speed = dict(speed or {"preprocess": None, "inference": None, "postprocess": None})
+        # fields of the reference's Results that a segmentation result never has (tools test them)
+        self.probs = self.keypoints = self.obb = None
 
     def _new(self, fn):
         r = Results(self.orig_img, self.path, self.names, speed=self.speed)

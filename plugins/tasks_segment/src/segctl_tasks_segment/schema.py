@@ -24,6 +24,7 @@ OPTIONS = [
     O("exist_ok", False, "bool", "reuse an existing run folder instead of making name2, name3, ...", TVP),
     O("verbose", True, "bool", "print per-class tables and details", ALL),
     O("half", False, "bool", "FP16 inference (CUDA) / FP16 export", (V, P, E)),
+    O("backend", "auto", "str", "runtime for a .pt model: auto (CPU: compiled once to ONNX Runtime/OpenVINO, cached; GPU: torch), torch, onnxruntime, openvino", (V, P), choices=("auto", "torch", "onnxruntime", "openvino")),
     O("dnn", False, "bool", "use OpenCV DNN for ONNX inference (accepted for compatibility; ONNX Runtime is used)", (V, P)),
     O("plots", True, "bool", "save plots (labels, batches, curves, confusion matrix)", TV),
     O("split", "val", "str", "dataset split to validate on", (V,), choices=("train", "val", "test")),
