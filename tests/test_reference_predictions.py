@@ -35,10 +35,18 @@ def _match(ref_boxes, boxes):
     return d.argmin(1), d.min(1)
 
 
+BACKENDS = ["torch", "onnxruntime", pytest.param("openvino", marks=pytest.mark.slow)]
+
+
 @pytest.mark.parametrize("run", RUNS, ids=lambda r: f"{Path(r['source']).stem}-{r['args']['imgsz']}-{r['args']['conf']}")
-def test_same_predictions_as_reference(model, run):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_predictions_as_reference(model, run, backend):
+    """Through PyTorch and through the compiled CPU fast path (``backend=auto`` picks one of the
+    compiled runtimes), the same detections as the reference."""
+    if backend == "openvino":
+        pytest.importorskip("openvino", reason="OpenVINO not installed (make install-extras)")
     a = run["args"]
-    (res,) = model.predict(str(FIX / run["source"]), imgsz=a["imgsz"], conf=a["conf"], iou=a["iou"])
+    (res,) = model.predict(str(FIX / run["source"]), imgsz=a["imgsz"], conf=a["conf"], iou=a["iou"], backend=backend)
     assert list(res.orig_shape) == list(run["orig_shape"])
     ref_boxes = np.asarray(run["boxes_xyxy"], np.float32).reshape(-1, 4)
     boxes = res.boxes.xyxy.cpu().numpy().reshape(-1, 4)

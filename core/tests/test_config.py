@@ -40,6 +40,8 @@ def test_wrong_type_names_key_value_type():
     assert "'epochs'" in msg and "'abc'" in msg and "int" in msg
     with pytest.raises(ConfigError, match="ram, disk"):
         SCHEMA.validate({"cache": "gpu"})
+    with pytest.raises(ConfigError, match="did you mean 'disk'"):  # a misspelt choice gets a suggestion
+        SCHEMA.validate({"cache": "dsk"})
     with pytest.raises(ConfigError):
         SCHEMA.validate({"exist_ok": 3})
 

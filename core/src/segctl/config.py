@@ -68,9 +68,14 @@ class Option:
 
     def _bad(self, value) -> ConfigError:
         expected = " or ".join(self.accepts()) + (" or null" if self.nullable else "")
+        guess = ""
         if self.choices:
             expected += f" (one of: {', '.join(self.choices)})"
-        return ConfigError(f"invalid value for '{self.name}': {value!r} ({type(value).__name__}); expected {expected}",
+            import difflib
+
+            close = difflib.get_close_matches(str(value), self.choices, n=1)
+            guess = f" -- did you mean {close[0]!r}?" if close else ""
+        return ConfigError(f"invalid value for '{self.name}': {value!r} ({type(value).__name__}); expected {expected}{guess}",
                            hint=f"{self.name}: {self.help}")
 
 

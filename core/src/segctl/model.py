@@ -33,6 +33,8 @@ class Model:
                                  hint=f"check the path, or train from a config: model={src.stem}.yaml")
         self._module = None
         self._ckpt: dict | None = None
+        self._modified = False  # weights changed in memory (load(), fuse()): runs as a module
+        self._predictor = None  # kept between predict calls (see _predict_here)
         self.overrides: dict[str, Any] = {}
         self.task = task or self._infer_task()
         self.metrics = None
@@ -87,6 +89,7 @@ class Model:
             src = Path(self.source)
             if src.suffix in _CKPT:
                 self._module = segnn.model_from_checkpoint(self.checkpoint, session=self.session)
+                self._module.pt_path = self.source  # export names its artifact after the checkpoint
             elif src.suffix in _YAML or self._config_spec() is not None:
                 self._module = segnn.build_from_session(self.source, self.session)
             else:
@@ -96,6 +99,8 @@ class Model:
 
     @property
     def names(self) -> dict[int, str]:
+        if self._predictor is not None:
+            return dict(self._predictor.names)
         if self._module is not None or Path(self.source).suffix in _CKPT + _YAML or self._config_spec():
             return dict(self.model.names)
         from .export import load_backend
@@ -103,26 +108,44 @@ class Model:
         return dict(load_backend(self.source, self.session).names)
 
     # ------------------------------------------------------------------ dispatch
-    def _run(self, mode: str, kwargs: dict[str, Any], extra: dict[str, Any] | None = None):
-        """Validate ``kwargs`` against the task schema; ``extra`` holds values that are not
-        configuration text (an in-memory source array, the model object)."""
+    def _is_checkpoint(self) -> bool:
+        return Path(self.source).suffix in _CKPT and Path(self.source).is_file()
+
+    def _cfg(self, mode: str, kwargs: dict[str, Any], extra: dict[str, Any] | None = None) -> dict:
+        """The resolved configuration of one call. ``extra`` holds values that are not configuration
+        text (an in-memory source array). The model travels as ``model_object`` when it exists only
+        in memory (training, a YAML, weights changed by ``load()``/``fuse()``); otherwise, for a
+        checkpoint run here, as ``model_handle`` -- this object, whose checkpoint and module are read
+        once and shared -- so that no call reads the file again."""
         schema = self.session.schema(self.task)
         cfg = schema.resolve({"model": self.source}, self.overrides, kwargs)
         cfg.update(mode=mode, task=self.task)
-        if self._module is not None:
+        local = (cfg.get("runner") or "local") == "local"
+        if self._module is not None and (mode == "train" or self._modified or not self._is_checkpoint()):
             cfg["model_object"] = self._module
+        elif local and mode in ("val", "predict") and self._is_checkpoint():
+            cfg["model_handle"] = self
         cfg.update(extra or {})
+        return cfg
+
+    def _run(self, mode: str, kwargs: dict[str, Any], extra: dict[str, Any] | None = None):
         from .runners import run_mode
 
+        cfg = self._cfg(mode, kwargs, extra)
         return run_mode(self.session, self.task, mode, cfg)  # runner= picks where (default: here)
+
+    def _reset(self) -> None:
+        """Forget what was built from the old weights (after train/load/fuse)."""
+        self._predictor = None
 
     def train(self, **kwargs):
         """Train; returns the metrics of the final validation (the trainer is ``self.trainer``)."""
         out = self._run("train", kwargs)
         self.trainer = out
+        self._reset()
         best = getattr(out, "best", None)
         if best and Path(best).exists():
-            self.source, self._module, self._ckpt = str(best), None, None
+            self.source, self._module, self._ckpt, self._modified = str(best), None, None, False
         self.metrics = getattr(out, "metrics", out)
         return self.metrics
 
@@ -138,11 +161,20 @@ class Model:
         the output it wrote (see docs/scale-out.md)."""
         extra = {"stream": stream}
         kwargs.setdefault("save", False)  # as in the reference: Python predict saves only when asked
+        kwargs.setdefault("batch", 1)  # frame by frame unless asked (latency; the schema's 16 is for val)
         if isinstance(source, (str, Path, int)):
             kwargs["source"] = str(source)
         elif source is not None:
             extra["source"] = source
-        return self._run("predict", kwargs, extra)
+        cfg = self._cfg("predict", kwargs, extra)
+        task = self.session.task(self.task)
+        if (cfg.get("runner") or "local") != "local" or not callable(getattr(task, "predictor", None)):
+            from .runners import run_mode
+
+            return run_mode(self.session, self.task, "predict", cfg)
+        # here: the task's predictor is kept and reused while the model and backend stay the same
+        self._predictor = task.predictor(cfg, self.session, self._predictor)
+        return self._predictor(cfg.get("source"), stream=bool(stream))
 
     __call__ = predict
 
@@ -150,7 +182,8 @@ class Model:
         """Export; returns the artifact path."""
         from .export import export
 
-        return str(export(self._module if self._module is not None else self.source, self.session, **kwargs))
+        use_module = self._module is not None or self._is_checkpoint()  # the checkpoint is read once
+        return str(export(self.model if use_module else self.source, self.session, **kwargs))
 
     def load(self, weights: str | Path):
         """Transfer every tensor whose name and shape match from ``weights`` into this model."""
@@ -160,6 +193,8 @@ class Model:
         ckpt = load_checkpoint(str(weights), session=self.session)
         state = ckpt.get("ema") or ckpt.get("model") or {}
         transfer_weights(self.model, state)
+        self._modified = True
+        self._reset()
         return self
 
     def info(self, detailed: bool = False, imgsz: int = 640):
@@ -167,6 +202,8 @@ class Model:
 
     def fuse(self):
         self.model.fuse()
+        self._modified = True
+        self._reset()
         return self
 
     def __repr__(self) -> str:

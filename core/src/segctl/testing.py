@@ -1,6 +1,7 @@
 """pytest plugin for segctl and its plugin authors (registered through the ``pytest11`` entry point).
 
 Fixtures:
+- ``segctl_isolated_cache`` (automatic): ``SEGCTL_CACHE_DIR`` set to a per-session temporary folder;
 - ``segctl_session_factory(*names, extra=...)``: a Session with only the named plugins loaded;
 - ``segctl_session``: a Session with every installed plugin;
 - ``segctl_cli``: run the CLI in-process, returning ``(exit_code, stdout, stderr)``;
@@ -18,6 +19,21 @@ from __future__ import annotations
 import pytest
 
 from .runner_check import check_runner  # noqa: F401  (public: the runner conformance check)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def segctl_isolated_cache(tmp_path_factory):
+    """Point ``SEGCTL_CACHE_DIR`` (compiled models) at a folder of this test session, so
+    tests never read or write the user's cache; a test may still set its own."""
+    import os
+
+    old = os.environ.get("SEGCTL_CACHE_DIR")
+    os.environ["SEGCTL_CACHE_DIR"] = str(tmp_path_factory.mktemp("segctl-cache"))
+    yield os.environ["SEGCTL_CACHE_DIR"]
+    if old is None:
+        os.environ.pop("SEGCTL_CACHE_DIR", None)
+    else:
+        os.environ["SEGCTL_CACHE_DIR"] = old
 
 
 @pytest.fixture

@@ -41,9 +41,8 @@ def run_task(session: Session, task: str, mode: str, tokens: list[str]):
         return summary
     if mode == "predict":
         args.setdefault("save", True)  # the CLI saves annotated results; the Python API only if asked
-        results = m.predict(**args)
-        if not isinstance(results, list):  # a generator (stream=True): consume, printing as it goes
-            results = [r for r in results]
-        console().print(f"[green]{len(results)} result(s)[/]")
-        return results
+        # streamed: a long video or a large folder keeps one frame's results in memory, not all
+        n = sum(1 for _ in m.predict(stream=True, **args))
+        console().print(f"[green]{n} result(s)[/]")
+        return n
     return getattr(m, mode)(**args)

@@ -137,7 +137,8 @@ class PredictJob:
         if cfg.get("stream"):
             raise UsageError("stream=True cannot be used with a runner: the results go to files", hint="drop stream=True")
         self.items = list_inputs(cfg.get("source") if cfg.get("source") is not None else "")
-        probe = SegmentPredictor({**cfg, "device": "cpu", "half": False}, session)  # metadata only
+        # metadata only: PyTorch, so the driver never compiles a fast-path artifact it will not run
+        probe = SegmentPredictor({**cfg, "device": "cpu", "half": False, "backend": "torch"}, session)
         self.imgsz, self.stride, self.names = probe.imgsz, probe.stride, dict(probe.names)
         meta = getattr(probe.backend, "metadata", {}) or {}
         self.max_batch = None if probe.dynamic else int(meta.get("batch", 1) or 1)
@@ -338,7 +339,7 @@ class ValJob:
         if cfg.get("save_json"):
             raise UsageError("save_json=True is not supported by runners in val (it needs every mask on the driver)",
                              hint="run that validation with runner=local")
-        v = SegmentValidator(cfg, session)
+        v = SegmentValidator({**cfg, "backend": "torch"}, session)  # the driver only reads metadata
         v.setup()  # same data, input size, batch, stride and rect batches as a local validation
         model, model_hash = _model_source(v.cfg, getattr(v.backend, "model", None))
         self.cfg = _worker_cfg(v.cfg, model)

@@ -17,26 +17,29 @@ import torch
 
 from . import progress
 from .data.augment import letterbox_image
-from .sources import Frame, batched, iter_frames
+from .sources import Frame, batched, iter_frames, prefetch, prefetch_worthwhile
+
+
+#: keys whose change needs a new backend; every other key applies to the next call as it is
+REBUILD_KEYS = ("model", "model_object", "model_handle", "device", "half", "backend")
 
 
 class SegmentPredictor:
-    """``SegmentPredictor(cfg, session)(source, stream=False)`` → list (or generator) of Results."""
+    """``SegmentPredictor(cfg, session)(source, stream=False)`` → list (or generator) of Results.
+
+    A predictor is built once per model and kept by the Python facade: the backend (loaded,
+    compiled, warmed up) is reused by every call, and :meth:`configure` applies a call's
+    arguments (``conf``, ``iou``, ``classes``, ``imgsz`` of a dynamic model, ``save`` ...)
+    without rebuilding; :meth:`reusable_for` says when a call needs a new one."""
 
     def __init__(self, cfg: dict, session):
-        from segctl.export import load_backend
-
+        from .backend_choice import open_backend
         from .ddp import select_device
 
-        self.cfg = dict(cfg)
         self.session = session
+        self.cfg = dict(cfg)
         self.device = select_device(self.cfg)
-        src = cfg.get("model_object") if cfg.get("model_object") is not None else cfg.get("model")
-        if src is None:
-            from segctl.errors import UsageError
-
-            raise UsageError("no model given to predict with", hint="pass model=best.pt (or an exported artifact)")
-        self.backend = load_backend(src, session, device=str(self.device))
+        self.backend = open_backend(self.cfg, session, self.device)
         self.half = bool(cfg.get("half")) and self.device.type == "cuda"
         if self.half and hasattr(self.backend, "model") and isinstance(self.backend.model, torch.nn.Module):
             self.backend.model.half()
@@ -46,15 +49,31 @@ class SegmentPredictor:
         self.names = dict(self.backend.names)
         st = self.backend.stride
         self.stride = int(max(st)) if hasattr(st, "__iter__") else int(st or 32)
+        self.save_dir: Path | None = None
+        self._writers: dict = {}
+        self._built_with = {k: cfg.get(k) for k in REBUILD_KEYS}
+        self.configure(cfg)
+
+    def reusable_for(self, cfg: dict) -> bool:
+        """True when ``cfg`` can run on this predictor's backend (no key of :data:`REBUILD_KEYS`
+        changed; for a static exported graph, ``imgsz`` is fixed by the graph and ignored)."""
+        return all(cfg.get(k) is self._built_with[k] or cfg.get(k) == self._built_with[k] for k in REBUILD_KEYS)
+
+    def configure(self, cfg: dict) -> None:
+        """Apply one call's configuration; a new run folder only when ``project``/``name``/``exist_ok``
+        change (as the reference does: repeated calls save into one folder)."""
+        if any(cfg.get(k) != self.cfg.get(k) for k in ("project", "name", "exist_ok")):
+            self.save_dir = None
+        self.cfg = dict(cfg)
+        meta = getattr(self.backend, "metadata", {}) or {}
         self.imgsz = self._imgsz(cfg.get("imgsz"), meta)
         self.conf = 0.25 if cfg.get("conf") is None else float(cfg["conf"])
         if cfg.get("augment"):
             warnings.warn("augment=True (test-time augmentation) is not applied to segmentation models; "
-                          "predicting without it", stacklevel=2)
-        self.save_dir: Path | None = None
+                          "predicting without it", stacklevel=3)
         self.seen = 0
         self.dt = [0.0, 0.0, 0.0]
-        self._writers: dict = {}
+        self.fps = 0.0
 
     def _imgsz(self, imgsz, meta) -> tuple[int, int]:
         if not self.dynamic and meta.get("imgsz"):
@@ -80,11 +99,17 @@ class SegmentPredictor:
         return gen if stream else list(gen)
 
     def stream(self, source):
-        """Generator of Results (one per image / video frame)."""
+        """Generator of Results (one per image / video frame). Files, videos and streams are read
+        by a background thread one step ahead (:func:`.sources.prefetch`)."""
         verbose = self.cfg.get("verbose", True)
         bs = max(int(self.cfg.get("batch") or 1), 1) if self.dynamic else int(self.backend.metadata.get("batch", 1) or 1)
+        self.seen, self.dt = 0, [0.0, 0.0, 0.0]
+        frames_in = iter_frames(source, int(self.cfg.get("vid_stride") or 1))
+        if prefetch_worthwhile(source):
+            frames_in = prefetch(frames_in, depth=2 * bs)
+        t_start = time.perf_counter()
         try:
-            for frames in batched(iter_frames(source, int(self.cfg.get("vid_stride") or 1)), bs):
+            for frames in batched(frames_in, bs):
                 results = self._predict_batch(frames)
                 self.session.emit("on_predict_batch_end", predictor=self, results=results)
                 for f, r in zip(frames, results):
@@ -98,13 +123,19 @@ class SegmentPredictor:
                         progress.console().print(f"{f.info}: {h}x{w} {r.verbose()}{r.speed['inference']:.1f}ms")
                     yield r
         finally:
+            close = getattr(frames_in, "close", None)
+            if close is not None:
+                close()
             for vw in self._writers.values():
                 vw.release()
             self._writers.clear()
+        wall = time.perf_counter() - t_start
+        self.fps = self.seen / wall if wall > 0 else 0.0
         if verbose and self.seen:
             n = self.seen
             speed = {k: v * 1e3 / n for k, v in zip(("preprocess", "inference", "postprocess"), self.dt)}
             progress.console().print(progress.speed_line(speed, (1, 3, *self._last_shape)))
+            progress.console().print(f"{n} frame{'s' * (n > 1)} in {wall:.1f}s: {self.fps:.1f} FPS end to end")
             if self.save_dir is not None:
                 progress.console().print(f"results saved to {self.save_dir}")
 

@@ -194,6 +194,67 @@ def iter_frames(source, vid_stride: int = 1) -> Iterator[Frame]:
                 yield Frame(name, im, None, f"{kind} {label}")
 
 
+def prefetch_worthwhile(source) -> bool:
+    """True when reading the source costs time worth overlapping with inference: files, folders,
+    globs, URLs, videos and streams (decoding), not images already in memory."""
+    if isinstance(source, (list, tuple)):
+        return any(prefetch_worthwhile(s) for s in source)
+    return isinstance(source, (str, Path, int))
+
+
+_END = object()
+
+
+def prefetch(frames: Iterator[Frame], depth: int = 2) -> Iterator[Frame]:
+    """Read ``frames`` in a background thread, at most ``depth`` ahead, so decoding the next frame
+    overlaps inference on this one (OpenCV releases the GIL while decoding).
+
+    An exception in the reader is re-raised here, in order; closing this generator early (a
+    ``break`` in the caller's loop) stops the reader and releases the video or stream it holds."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(int(depth), 1))
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader():
+        try:
+            for f in frames:
+                if not put(f):
+                    break
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            put(e)
+            return
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None and stop.is_set():
+                close()
+        put(_END)
+
+    t = threading.Thread(target=reader, name="segctl-frame-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
 def batched(frames: Iterator[Frame], batch: int) -> Iterator[list[Frame]]:
     """Group frames into lists of at most ``batch`` (the last may be shorter)."""
     buf: list[Frame] = []

@@ -33,6 +33,15 @@ class SegmentTask:
 
     def predict(self, cfg: dict, session):
         """Predict on ``cfg["source"]``; a list of Results, or a generator when ``stream`` is true."""
+        return self.predictor(cfg, session)(cfg.get("source"), stream=bool(cfg.get("stream")))
+
+    def predictor(self, cfg: dict, session, previous=None):
+        """A predictor for ``cfg``: ``previous`` reconfigured when it can serve ``cfg`` (same model,
+        device, backend...), else a new one. The facade keeps it between calls, so a loop over
+        frames loads and compiles the model once (the optional task contract in docs/contracts.md)."""
         from .predictor import SegmentPredictor
 
-        return SegmentPredictor(cfg, session)(cfg.get("source"), stream=bool(cfg.get("stream")))
+        if previous is not None and isinstance(previous, SegmentPredictor) and previous.reusable_for(cfg):
+            previous.configure(cfg)
+            return previous
+        return SegmentPredictor(cfg, session)

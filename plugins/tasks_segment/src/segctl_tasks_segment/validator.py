@@ -77,13 +77,12 @@ class SegmentValidator:
         """Everything a stand-alone validation decides before the loop: model (backend), dataset
         split, input size, batch, stride, loader, run folder. Returns ``infer(x)``. Runners reuse it
         (``self.imgsz``, ``self.batch``, ``self.stride``, ``self.index``, ``self.names``)."""
-        from segctl.export import load_backend
-
+        from .backend_choice import model_source, open_backend
         from .ddp import select_device
         from .trainer import _schema_defaults
 
         cfg = self.cfg
-        src = cfg.get("model_object") if cfg.get("model_object") is not None else cfg.get("model")
+        src = model_source(cfg)
         if src is None:
             from segctl.errors import UsageError
 
@@ -99,7 +98,7 @@ class SegmentValidator:
 
             raise UsageError("no dataset to validate on", hint="pass data=path/to/data.yaml")
         self.device = select_device(cfg)
-        backend = load_backend(src, self.session, device=str(self.device))
+        backend = open_backend(cfg, self.session, self.device)
         self.backend = backend
         half = bool(cfg.get("half")) and self.device.type == "cuda"
         meta = getattr(backend, "metadata", {}) or {}
@@ -122,7 +121,7 @@ class SegmentValidator:
             self.save_dir = run_dir_for(cfg, "val")
         from segctl.runs import write_args
 
-        write_args(self.save_dir, {k: v for k, v in cfg.items() if k != "model_object"})
+        write_args(self.save_dir, {k: v for k, v in cfg.items() if k not in ("model_object", "model_handle")})
         self.training = False
         self.imgsz, self.batch, self.stride, self.half = imgsz, batch, stride, half
 
@@ -426,7 +425,10 @@ def _val_loss_fn(model, criterion):
 
 
 def _stored_train_args(src, session) -> dict:
-    """``train_args`` of a segctl checkpoint (empty for other sources)."""
+    """``train_args`` of a segctl checkpoint (empty for other sources); a facade handle gives its
+    already-loaded checkpoint."""
+    if hasattr(src, "checkpoint") and hasattr(src, "source"):
+        return dict(src.checkpoint.get("train_args") or {})
     if isinstance(src, torch.nn.Module) or not str(src).endswith((".pt", ".pth", ".safetensors")):
         return dict(getattr(src, "args", {}) or {}) if isinstance(src, torch.nn.Module) else {}
     try:

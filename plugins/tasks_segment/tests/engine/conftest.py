@@ -1,6 +1,9 @@
 """Fixtures of the engine tests: a session, a tiny shapes dataset, a tiny saved checkpoint, a base cfg."""
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 
@@ -37,3 +40,15 @@ def base_cfg(**kw) -> dict:
     cfg.update(task="segment", verbose=False, plots=False, workers=0)
     cfg.update(kw)
     return cfg
+
+
+def tmpfs_runner(mountpoint: Path, size_mb: int) -> list[str] | None:
+    """A command prefix that runs the rest in a private mount namespace with a ``size_mb`` tmpfs on
+    ``mountpoint`` (unprivileged user namespaces), or ``None`` where the OS does not allow that."""
+    prefix = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+              f'mount -t tmpfs -o size={size_mb}m tmpfs "$0" && exec "$@"', str(mountpoint)]
+    try:
+        ok = subprocess.run(prefix + ["true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return prefix if ok else None

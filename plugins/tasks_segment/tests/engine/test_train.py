@@ -14,7 +14,7 @@ import torch
 from segctl_tasks_segment.task import SegmentTask
 from segctl_tasks_segment.trainer import SegmentTrainer
 
-from .conftest import base_cfg
+from .conftest import tmpfs_runner, base_cfg
 
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).with_name("_train_script.py")
@@ -143,25 +143,13 @@ def test_torchrun_max_restarts_resumes_the_same_run(shapes_data, tmp_path):
     assert "weights identical on all 2 ranks" in out
 
 
-def _tmpfs_runner(mountpoint: Path, size_mb: int) -> list[str] | None:
-    """A command prefix that runs the rest in a private mount namespace with a ``size_mb`` tmpfs on
-    ``mountpoint`` (unprivileged user namespaces), or ``None`` where the OS does not allow that."""
-    prefix = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-              f'mount -t tmpfs -o size={size_mb}m tmpfs "$0" && exec "$@"', str(mountpoint)]
-    try:
-        ok = subprocess.run(prefix + ["true"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    return prefix if ok else None
-
-
 def test_disk_full_mid_run_stops_cleanly_and_keeps_last_checkpoint(shapes_data, tmp_path):
     """A real ENOSPC: the run lives on a 200 MB tmpfs that is filled during epoch 2. The run stops
     with a clear one-line error (no traceback), exit code 1; epoch 1's last.pt and results.csv are
     intact, no temporary files are left, and the run resumes once space is freed."""
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    runner = _tmpfs_runner(mnt, 200)
+    runner = tmpfs_runner(mnt, 200)
     if runner is None:
         pytest.skip("unprivileged mount namespaces are not allowed here (unshare failed); "
                     "test_atomic_save_keeps_previous_file_and_cleans_temps covers the save itself")
