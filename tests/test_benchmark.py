@@ -17,6 +17,8 @@ def test_benchmark_rows_and_csv(tmp_path, tiny_dataset):
     rows = benchmark(src, data=str(tiny_dataset), imgsz=96, formats="onnx,torchscript", runs=2)
     by = {r["format"]: r for r in rows}
     assert set(by) == {"pytorch", "onnx", "torchscript"}
+    for name in ("pytorch", "onnx", "torchscript"):  # each also times its runtime's bare call
+        assert by[name]["bare_ms"] > 0 and by[name]["ms_per_image"] > 0, by[name]
     for name in ("onnx", "torchscript"):
         assert by[name]["status"] == "ok", by[name]
         assert by[name]["max_abs_diff"] < 1e-3 and by[name]["size_mb"] > 1

@@ -57,6 +57,13 @@ class Backend:
     def dynamic(self) -> bool:
         return bool(self.metadata.get("dynamic", False))
 
+    def native(self, x: Any):
+        """A zero-argument callable that runs the runtime itself on ``x`` (converted once, up front,
+        to the runtime's input form) and returns its raw outputs -- what a user of that runtime
+        would time. ``segctl benchmark`` and benchmarks/predict_speed.py compare it with
+        ``backend(x)`` to show what segctl's wrapper costs. ``None``: the backend does not say."""
+        return None
+
 
 class ModuleBackend(Backend):
     """Runs an in-memory ``nn.Module`` as it is (no copy, no fusing): benchmarks and tests time
@@ -79,6 +86,15 @@ class ModuleBackend(Backend):
 
         with torch.no_grad():
             return split_outputs(self.model(x))
+
+    def native(self, x: Any):
+        import torch
+
+        def run():
+            with torch.no_grad():
+                return self.model(x)
+
+        return run
 
 
 def _is_module(obj: Any) -> bool:

@@ -16,7 +16,8 @@ from ..errors import SegctlError, UsageError
 from .chain import registered
 from .environments import interpreter_for
 
-COLUMNS = ("format", "status", "size_mb", "mask_map50_95", "box_map50_95", "ms_per_image", "max_abs_diff", "path", "error")
+COLUMNS = ("format", "status", "size_mb", "mask_map50_95", "box_map50_95", "ms_per_image", "bare_ms", "max_abs_diff",
+           "path", "error")
 
 
 def _size_mb(path: Path) -> float:
@@ -24,27 +25,41 @@ def _size_mb(path: Path) -> float:
     return round(sum(p.stat().st_size for p in files) / 1e6, 2)
 
 
-def _time(backend: Any, imgsz: list[int], runs: int) -> float:
-    """Median ms per image of ``runs`` batch-1 forwards after two warm-up calls."""
+def _time(backend: Any, imgsz: list[int], runs: int) -> tuple[float, float | None]:
+    """``(ms per image through segctl's backend, ms of the bare runtime call)``: medians of ``runs``
+    batch-1 calls on the same input, interleaved (so load on the machine hits both alike), after
+    three warm-up calls each. The bare call is the backend's :meth:`~.backends.Backend.native`
+    (``None`` where the backend does not expose one)."""
     import torch
 
     x = torch.rand((1, 3, *imgsz), generator=torch.Generator().manual_seed(0))
     if str(getattr(backend, "device", "cpu")).startswith("cuda"):
         x = x.to(backend.device)
-    for _ in range(2):
+    native = backend.native(x) if callable(getattr(backend, "native", None)) else None
+    for _ in range(3):
         backend(x)
-    times = []
+        if native is not None:
+            native()
+    wrapped, bare = [], []
     for _ in range(max(1, runs)):
         t0 = time.perf_counter()
         backend(x)
-        times.append((time.perf_counter() - t0) * 1000)
-    return round(sorted(times)[len(times) // 2], 2)
+        wrapped.append((time.perf_counter() - t0) * 1000)
+        if native is not None:
+            t0 = time.perf_counter()
+            native()
+            bare.append((time.perf_counter() - t0) * 1000)
+    med = lambda v: round(sorted(v)[len(v) // 2], 2)  # noqa: E731
+    return med(wrapped), (med(bare) if bare else None)
 
 
 def _val(path: Path, data: Any, imgsz: int, device: str, session: Any) -> tuple[float | None, float | None]:
     from ..model import Model
 
-    metrics = Model(str(path), session=session).val(data=data, imgsz=imgsz, device=device, batch=1, plots=False)
+    # a checkpoint's row is PyTorch's: never the compiled fast path (backend=auto) of the task
+    extra = {"backend": "torch"} if path.suffix in (".pt", ".pth", ".safetensors") else {}
+    metrics = Model(str(path), session=session).val(data=data, imgsz=imgsz, device=device, batch=1, plots=False,
+                                                    **extra)
     seg, box = getattr(metrics, "seg", None), getattr(metrics, "box", None)
     return (round(float(seg.map) * 100, 2) if seg is not None else None,
             round(float(box.map) * 100, 2) if box is not None else None)
@@ -168,7 +183,7 @@ def _row(name, model, make, data, imgsz, device, session, load_backend, runs, ve
         parity = backend.metadata.get("parity") or {}
         if verify:
             row["max_abs_diff"] = parity.get("max_abs_diff")
-        row["ms_per_image"] = _time(backend, [imgsz, imgsz], runs)
+        row["ms_per_image"], row["bare_ms"] = _time(backend, [imgsz, imgsz], runs)
         row["status"] = "ok" if parity.get("passed", True) else "not verified"
     except SegctlError as e:
         return {**row, "status": "failed", "error": e.message}
@@ -188,13 +203,14 @@ def _print(rows: list[dict], csv_path: Path) -> None:
     from rich.table import Table
 
     table = Table(title="segctl benchmark")
-    for col in ("format", "status", "size MB", "mask mAP50-95", "ms/image", "max abs diff", "note"):
+    for col in ("format", "status", "size MB", "mask mAP50-95", "ms/image", "bare ms", "max abs diff", "note"):
         table.add_column(col, overflow="fold")
     for r in rows:
         fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
         color = {"ok": "green", "missing deps": "yellow"}.get(r["status"] or "", "red")
         table.add_row(r["format"], f"[{color}]{r['status']}[/]", fmt(r["size_mb"], ".1f"), fmt(r["mask_map50_95"], ".2f"),
-                      fmt(r["ms_per_image"], ".1f"), fmt(r["max_abs_diff"], ".1e"), r["error"] or "")
+                      fmt(r["ms_per_image"], ".1f"), fmt(r["bare_ms"], ".1f"), fmt(r["max_abs_diff"], ".1e"),
+                      r["error"] or "")
     console = Console()
     console.print(table)
     console.print(f"saved {csv_path}")

@@ -78,6 +78,16 @@ class TorchBackend:
         with torch.inference_mode():
             return self.model(x)
 
+    def native(self, x):
+        """The module's own forward on ``x`` (see ``segctl.export.Backend.native``)."""
+        x = x.to(self.device, torch.float16 if self.fp16 else torch.float32)
+
+        def run():
+            with torch.inference_mode():
+                return self.model(x)
+
+        return run
+
     def warmup(self, imgsz=(1, 3, 640, 640)) -> None:
         """One forward on zeros so the first real batch is not slowed by lazy initialisation."""
         self(torch.zeros(imgsz))

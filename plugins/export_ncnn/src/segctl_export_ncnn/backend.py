@@ -67,3 +67,16 @@ class NcnnBackend(Backend):
                 outs[i].append(np.array(mat))
         pred, proto = (torch.from_numpy(np.stack(o)).to(dev) for o in outs)
         return pred.float(), proto.float()
+
+    def native(self, x):
+        arr = np.ascontiguousarray(x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else x, np.float32)
+
+        def run():
+            outs = []
+            for img in arr:
+                ex = self.net.create_extractor()
+                ex.input(self.input_name, ncnn.Mat(img))
+                outs.append([ex.extract(name)[1] for name in self.output_names])
+            return outs
+
+        return run

@@ -67,3 +67,8 @@ class OnnxBackend(Backend):
         if self.nms:
             return {k: (t.float() if t.is_floating_point() else t) for k, t in zip(self.output_names, tensors)}
         return tensors[0].float(), tensors[1].float()
+
+    def native(self, x):
+        arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        feed = {self.input_name: np.ascontiguousarray(arr, dtype=self.input_dtype)}
+        return lambda: self.session.run(self.output_names, feed)

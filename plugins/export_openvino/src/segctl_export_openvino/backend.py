@@ -62,3 +62,8 @@ class OpenVinoBackend(Backend):
         if self.nms:
             return {k: (t.float() if t.is_floating_point() else t) for k, t in zip(self.output_names, tensors)}
         return tensors[0].float(), tensors[1].float()
+
+    def native(self, x):
+        arr = x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32)
+        feed = {0: np.ascontiguousarray(arr)}
+        return lambda: self.request.infer(feed)

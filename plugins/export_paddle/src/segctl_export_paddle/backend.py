@@ -56,3 +56,15 @@ class PaddleBackend(Backend):
         self.predictor.run()
         outs = [torch.from_numpy(self.predictor.get_output_handle(n).copy_to_cpu()).to(dev) for n in self.output_names]
         return outs[0].float(), outs[1].float()
+
+    def native(self, x):
+        arr = np.ascontiguousarray(x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else x, np.float32)
+
+        def run():
+            handle = self.predictor.get_input_handle(self.input_name)
+            handle.reshape(list(arr.shape))
+            handle.copy_from_cpu(arr)
+            self.predictor.run()
+            return [self.predictor.get_output_handle(n).copy_to_cpu() for n in self.output_names]
+
+        return run

@@ -65,3 +65,7 @@ class TensorFlowBackendBase(Backend):
         pred, proto = run_in_batches(self._run, arr, self.batch)
         dev = dev if dev is not None else torch.device("cpu")
         return torch.from_numpy(np.asarray(pred, np.float32)).to(dev), torch.from_numpy(np.asarray(proto, np.float32)).to(dev)
+
+    def native(self, x):
+        arr, _ = to_nhwc(x)
+        return lambda: self._run(arr)

@@ -21,6 +21,10 @@ except ImportError:  # only nms=True archives need it; loading them says so
 
 
 class TorchScriptBackend(Backend):
+    """Runs with the graph executor's optimisations off: the profiling executor re-specialises (and
+    fuses) the graph over its first calls, which cost seconds each for a YOLO network on a CPU while
+    the steady state is no faster than the plain interpreter (measured: docs/export-formats.md)."""
+
     def __init__(self, path, device="cpu", session=None):
         self.path = str(path)
         self.device = str(device)
@@ -39,9 +43,18 @@ class TorchScriptBackend(Backend):
         if not isinstance(x, torch.Tensor):
             x = torch.from_numpy(x)
         x = x.to(self.device, torch.float16 if self.fp16 else torch.float32)
-        with torch.no_grad():
+        with torch.no_grad(), torch.jit.optimized_execution(False):
             out = self.model(x)
         if self.nms:
             return {k: (v.float() if v.is_floating_point() else v) for k, v in zip(OUTPUT_NAMES, out)}
         pred, proto = out
         return pred.float(), proto.float()
+
+    def native(self, x):
+        x = x.to(self.device, torch.float16 if self.fp16 else torch.float32)
+
+        def run():
+            with torch.no_grad(), torch.jit.optimized_execution(False):
+                return self.model(x)
+
+        return run
