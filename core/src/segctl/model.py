@@ -21,6 +21,9 @@ class Model:
 
     def __init__(self, model: str | Path = "yolov8n-seg.yaml", task: str | None = None,
                  session: Session | None = None, verbose: bool = False):
+        from .threads import prefer_sleeping_threads
+
+        prefer_sleeping_threads()  # before torch loads (see segctl.threads)
         self.session = session or Session.create()
         self.source = str(model)
         src = Path(self.source)

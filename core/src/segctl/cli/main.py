@@ -133,11 +133,9 @@ def build_app(session) -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Before torch loads (its OpenMP runtime reads this once): threads that wait sleep instead of
-    # spinning. On a busy machine spinning threads fight the other processes for the cores and a
-    # yolov8n-seg forward went from ~35 ms to 0.1-5 s (docs/predict.md, "Threads"). The user's own
-    # setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from ..threads import prefer_sleeping_threads
+
+    prefer_sleeping_threads()  # before torch loads (see segctl.threads)
     argv = list(sys.argv[1:] if argv is None else argv)
     argv, disabled, debug, strict = _pre_parse(argv)
     debug = debug or os.environ.get("SEGCTL_DEBUG", "") not in ("", "0")

@@ -156,7 +156,13 @@ class SegmentPredictor:
         """``[B,H,W,3]`` BGR uint8 letterboxed images → the model input: float RGB ``[B,3,H,W]``
         in 0..1 on the predictor's device (half on CUDA with ``half=True``)."""
         arr = letterboxed[..., ::-1].transpose(0, 3, 1, 2)
-        x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)
+        if self.device.type == "cpu":
+            # numpy, one thread: a CPU tensor op here wakes torch's whole thread pool for ~1 ms of
+            # work, which cost 40 ms per frame on a busy machine; the values are the same (x / 255)
+            x = np.ascontiguousarray(arr, dtype=np.float32)
+            np.divide(x, 255, out=x)
+            return torch.from_numpy(x)
+        x = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)  # uint8 upload, convert there
         x = x.half() if self.half else x.float()
         return x / 255
 

@@ -47,8 +47,25 @@ def test_ten_calls_read_the_checkpoint_once(tiny_ckpt, images, reads):
         assert model._predictor is first  # kept: conf changes do not rebuild
     assert reads == [str(tiny_ckpt)]
     assert r.boxes.data.shape[1] == 6
-    model.info()  # the module built for predict serves info too
+    model.info()  # the module built for predict serves info and export too
+    out = model.export(format="onnx", imgsz=64, verify="off")
     assert reads == [str(tiny_ckpt)]
+    assert out == str(tiny_ckpt.with_suffix(".onnx"))  # named after the checkpoint, beside it
+
+
+def test_an_exported_artifact_keeps_its_predictor(tiny_ckpt, images, tmp_path):
+    from segctl.export import export
+    from segctl.session import Session
+
+    onnx = export(str(tiny_ckpt), Session.create(), format="onnx", imgsz=64, dynamic=True, verify="off",
+                  output=str(tmp_path / "m.onnx"))
+    model = YOLO(str(onnx))
+    model(str(images / "im0.jpg"), imgsz=64, verbose=False)
+    p = model._predictor
+    for i in range(3):
+        model(str(images / f"im{i}.jpg"), imgsz=64, conf=0.1 * i, verbose=False)
+    assert model._predictor is p and type(p.backend).__name__ == "OnnxBackend"
+    assert model.names == p.names
 
 
 def test_per_call_keys_apply_without_rebuild(tiny_ckpt, images):
