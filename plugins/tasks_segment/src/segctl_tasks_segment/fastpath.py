@@ -19,7 +19,9 @@ and PyTorch (see :mod:`.backend_choice`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -120,8 +122,10 @@ def _compile(source: Path, module: Any, runtime: str, folder: Path, session: Any
     try:
         progress.console().print(f"segctl: compiling {source.name} for {runtime} {runtime_version(runtime)} "
                                  f"(once; cached in {folder})")
-        out = export(module if module is not None else str(source), session, format=fmt, dynamic=True,
-                     imgsz=imgsz, verify="fail", output=str(tmp / name))
+        quiet = io.StringIO()  # the line above is the compile's one line (export's own report goes here)
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            out = export(module if module is not None else str(source), session, format=fmt, dynamic=True,
+                         imgsz=imgsz, verify="fail", output=str(tmp / name))
         out = Path(out)
         rec = {"artifact": out.name, "sha256": file_digest(out), "source": str(source), "runtime": runtime,
                "runtime_version": runtime_version(runtime), "segctl": _segctl_version(), "created": time.time()}

@@ -94,8 +94,11 @@ def test_compiled_once_then_served_from_cache_in_another_process(shared_cache, t
     assert {e: (e / "manifest.json").stat().st_mtime_ns for e in _entries(cache)} == stamps
 
 
-def test_a_different_checkpoint_gets_its_own_entry(cache, tiny_ckpt):
+def test_a_different_checkpoint_gets_its_own_entry(cache, tiny_ckpt, capfd):
     YOLO(str(CKPT))(str(FIX / "images" / "000000.jpg"), imgsz=320, verbose=False, backend="onnxruntime")
+    out = capfd.readouterr()
+    said = (out.out + out.err).replace("\n", " ")
+    assert said.count("segctl: compiling") == 1 and "verified" not in said  # one line per compile
     YOLO(str(tiny_ckpt))(str(FIX / "images" / "000000.jpg"), imgsz=64, verbose=False, backend="onnxruntime")
     assert len(_entries(cache)) == 2
 
