@@ -39,9 +39,9 @@ def run_task(session: Session, task: str, mode: str, tokens: list[str]):
         summary = m.predict(**args)  # another runner writes its output itself and returns a summary
         console().print(str(summary), markup=False, highlight=False)
         return summary
-    if mode == "predict":
+    if mode in ("predict", "track"):
         args.setdefault("save", True)  # the CLI saves annotated results; the Python API only if asked
-        results = m.predict(**args)
+        results = getattr(m, mode)(**args)
         if not isinstance(results, list):  # a generator (stream=True): consume, printing as it goes
             results = [r for r in results]
         console().print(f"[green]{len(results)} result(s)[/]")
