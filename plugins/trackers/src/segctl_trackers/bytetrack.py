@@ -114,7 +114,7 @@ class ByteTrack:
         cov = np.stack([t.cov for t in tracks])
         for t, m in zip(tracks, mean):
             if t.state != TRACKED:
-                m[7] = 0.0  # a lost track's height stops changing (as in ByteTrack)
+                m[6:8] = 0.0  # a lost track keeps its size (a shrinking box while it was being hidden would vanish)
         mean, cov = self.kf.predict(mean, cov)
         for t, m, c in zip(tracks, mean, cov):
             t.mean, t.cov = m, c
