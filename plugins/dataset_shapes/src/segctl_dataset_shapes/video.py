@@ -3,7 +3,8 @@
 Why: a tracker is only as good as its measured ID switches, and measuring needs a video whose true
 identities are known. Objects of the shapes classes (so a model trained on ``shapes-seg`` sees
 them) move on straight lines, bounce off the top and bottom, enter and leave at the sides, pass
-in front of each other (painting order is depth order), while the camera pans over a wider
+in front of each other (painting order is depth order), while the camera pans (``pan`` px per
+frame) and shakes (``shake``: a jitter of up to twice that many pixels between frames) over a wider
 background. Deterministic: the same ``seed`` gives the same frames and labels.
 
 Written under ``out_dir``::
@@ -61,13 +62,13 @@ def _position(o: dict, t: int, size: int) -> tuple[float, float] | None:
 
 
 def make_tracking_video(out_dir, *, n_frames: int = 150, size: int = 320, n_objects: int = 8,
-                        pan: float = 1.0, fps: float = 25.0, seed: int = 0, name: str = "shapes-track",
+                        pan: float = 1.0, shake: float = 0.0, fps: float = 25.0, seed: int = 0, name: str = "shapes-track",
                         frames: bool = True, masks: bool = False) -> dict:
     """Write the video and its ground truth; returns ``{"video", "frames", "gt", "masks"}`` paths."""
     out = Path(out_dir)
     (out / "gt").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 7])
-    world_w = int(size + abs(pan) * n_frames + 1)
+    world_w = int(size + abs(pan) * n_frames + 2 * abs(shake) + 1)
     bg = background(rng, size, world_w)
     objs = _objects(rng, n_objects, size, world_w, n_frames)
     full_area = {o["id"]: int(shape_mask(o["cls"], int(4 * o["r"]), int(4 * o["r"]), 2 * o["r"], 2 * o["r"], o["r"],
@@ -80,6 +81,7 @@ def make_tracking_video(out_dir, *, n_frames: int = 150, size: int = 320, n_obje
     try:
         for t in range(n_frames):
             cam = int(round(abs(pan) * t)) if pan >= 0 else int(round(abs(pan) * (n_frames - 1 - t)))
+            cam += int(round(abs(shake) * (1 + np.sin(1.3 * t))))  # a shaking camera: jumps of up to 2*shake px
             img = bg[:, cam:cam + size].copy()
             drawn = []
             for o in objs:

@@ -42,6 +42,20 @@ def read_mot(path, min_visibility: float = 0.0) -> dict[int, tuple[np.ndarray, n
             for f, rows in out.items()}
 
 
+def _iou_distance(gt_xywh: np.ndarray, pred_xywh: np.ndarray, iou: float) -> np.ndarray:
+    """``1 - IoU``, NaN (no match allowed) where IoU < ``iou``: the distance motmetrics expects.
+    (``motmetrics.distances.iou_matrix`` uses ``np.asfarray``, removed in NumPy 2.)"""
+    from .matching import box_iou
+
+    def xyxy(b):
+        b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+        return np.c_[b[:, :2], b[:, :2] + b[:, 2:]]
+
+    d = 1.0 - box_iou(xyxy(gt_xywh), xyxy(pred_xywh))
+    d[d > 1.0 - iou] = np.nan
+    return d
+
+
 def evaluate(gt, pred, min_visibility: float = 0.0, iou: float = 0.5) -> dict[str, float]:
     """Metrics of ``pred`` against ``gt`` (paths of MOT files, or ``read_mot`` dicts)."""
     try:
@@ -55,7 +69,7 @@ def evaluate(gt, pred, min_visibility: float = 0.0, iou: float = 0.5) -> dict[st
     for f in sorted(set(g) | set(p)):
         gi, gb = g.get(f, (np.zeros(0, int), np.zeros((0, 4))))
         pi, pb = p.get(f, (np.zeros(0, int), np.zeros((0, 4))))
-        d = mm.distances.iou_matrix(gb, pb, max_iou=1 - iou)
+        d = _iou_distance(gb, pb, iou)
         acc.update(gi.tolist(), pi.tolist(), d, frameid=f)
     mh = mm.metrics.create()
     s = mh.compute(acc, metrics=list(COLUMNS), name="seq")
@@ -81,3 +95,23 @@ def table(results: dict[str, dict[str, float]], title: str = "MOT metrics"):
             cells.append(f"{100 * v:.1f}" if fmt == "pct" else f"{int(v)}" if fmt == "int" else f"{v:.3f}")
         t.add_row(name, *cells)
     return t
+
+
+def main(argv=None) -> int:
+    """``python -m segctl_trackers.moteval GT PRED [--min-visibility 0.2]``: print the metrics table."""
+    import argparse
+
+    from rich.console import Console
+
+    ap = argparse.ArgumentParser(prog="python -m segctl_trackers.moteval", description="MOT metrics of PRED against GT")
+    ap.add_argument("gt")
+    ap.add_argument("pred", nargs="+")
+    ap.add_argument("--min-visibility", type=float, default=0.0)
+    a = ap.parse_args(argv)
+    res = {Path(p).stem: evaluate(a.gt, p, a.min_visibility) for p in a.pred}
+    Console().print(table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
