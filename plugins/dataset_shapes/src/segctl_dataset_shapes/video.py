@@ -112,7 +112,7 @@ def make_tracking_video(out_dir, *, n_frames: int = 150, size: int = 320, n_obje
                 if area < MIN_PIXELS or area < MIN_VISIBLE * full_area[o["id"]]:
                     continue
                 x, y, w, h = cv2.boundingRect(vis.astype(np.uint8))
-                rows.append((t + 1, o["id"], x, y, w, h, 1, o["cls"], round(area / full_area[o["id"]], 3)))
+                rows.append((t + 1, o["id"], x, y, w, h, 1, o["cls"], round(min(area / full_area[o["id"]], 1.0), 3)))
                 if masks:
                     packed[f"f{t + 1}_id{o['id']}"] = np.packbits(vis)
             frame = np.clip(img, 0, 255).astype(np.uint8)
