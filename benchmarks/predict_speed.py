@@ -93,20 +93,20 @@ def user_loop(args) -> None:
     from segctl import YOLO
 
     frames = [cv2.imread(str(p)) for p in sorted((FIXTURES / "images").glob("*.jpg"))]
-    model = YOLO(args.loop_model)
     backends = ("torch", "auto")
+    models = {b: YOLO(args.loop_model) for b in backends}  # one object per backend, as a user has
     wall: dict[str, list[float]] = {b: [] for b in backends}
     bare: dict[str, list[float]] = {b: [] for b in backends}
     natives = {}
     for b in backends:  # build (and for auto: compile or load from the cache) before timing
-        model(frames[0], imgsz=args.imgsz, verbose=False, backend=b)
+        models[b](frames[0], imgsz=args.imgsz, verbose=False, backend=b)
     for i in range(args.calls + 2):
         for b in backends:
             frame = frames[i % len(frames)]
             t0 = time.perf_counter()
-            model(frame, imgsz=args.imgsz, verbose=False, backend=b)
+            models[b](frame, imgsz=args.imgsz, verbose=False, backend=b)
             w = time.perf_counter() - t0
-            p = model._predictor
+            p = models[b]._predictor
             if b not in natives:
                 x, _ = p.preprocess([frame])
                 natives[b] = (type(p.backend).__name__, p.backend.native(x))
@@ -132,7 +132,7 @@ def user_loop(args) -> None:
             vw.write(np.roll(frames[(i // 25) % len(frames)], 4 * (i % 25), axis=1))
         vw.release()
         t0 = time.perf_counter()
-        n = sum(1 for _ in model(str(video), stream=True, imgsz=args.imgsz, verbose=False))
+        n = sum(1 for _ in models["auto"](str(video), stream=True, imgsz=args.imgsz, verbose=False))
         dt = time.perf_counter() - t0
     print(f"  video: {n} frames {w}x{h}, stream=True, default backend: {n / dt:.1f} FPS end to end "
           f"(decode + predict + postprocess)")

@@ -101,6 +101,19 @@ def segctl_register_runners():
 
 
 @hookspec
+def segctl_register_trackers():
+    """Register multi-object trackers: the ``tracker=`` key of a task's ``track`` mode.
+
+    :return: a list of :class:`segctl.specs.TrackerSpec`. A tracker's ``target`` is a class built
+        as ``cls(cfg: dict, frame_rate: float)`` (``cfg``: the user's YAML keys, validated by the
+        class against its own defaults) with ``update(boxes, scores, classes, masks=None,
+        image=None)`` returning one row ``[x1, y1, x2, y2, track_id, score, class, det_index]``
+        per track matched in this frame, and ``reset()``. ``config`` names the packaged YAML
+        of defaults users copy. Check yours with :func:`segctl.testing.check_tracker`.
+    """
+
+
+@hookspec
 def segctl_register_commands():
     """Register extra top-level CLI commands or command groups.
 

@@ -126,7 +126,7 @@ class Model:
         local = (cfg.get("runner") or "local") == "local"
         if self._module is not None and (mode == "train" or self._modified or not self._is_checkpoint()):
             cfg["model_object"] = self._module
-        elif local and mode in ("val", "predict") and self._is_checkpoint():
+        elif local and mode in ("val", "predict", "track") and self._is_checkpoint():
             cfg["model_handle"] = self
         cfg.update(extra or {})
         return cfg
@@ -180,6 +180,23 @@ class Model:
         return self._predictor(cfg.get("source"), stream=bool(stream))
 
     __call__ = predict
+
+    def track(self, source=None, stream: bool = False, persist: bool = False, **kwargs):
+        """Track objects through a video, stream, folder of frames or a single frame; like
+        :meth:`predict`, with each result's ``boxes.id`` set (``tracker="bytetrack"`` or a YAML).
+
+        ``persist=True`` keeps the trackers' state from the previous ``track`` call (feed a
+        video frame by frame); ``persist=False`` (the default) starts afresh. The state is an
+        opaque dict the task keeps its trackers in; the core only decides when it is new."""
+        if not persist or getattr(self, "_track_state", None) is None:
+            self._track_state = {}
+        extra = {"stream": stream, "track_state": self._track_state}
+        kwargs.setdefault("save", False)
+        if isinstance(source, (str, Path, int)):
+            kwargs["source"] = str(source)
+        elif source is not None:
+            extra["source"] = source
+        return self._run("track", kwargs, extra)
 
     def export(self, **kwargs) -> str:
         """Export; returns the artifact path."""

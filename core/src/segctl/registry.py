@@ -25,6 +25,7 @@ _HOOK_FOR_KIND = {
     "backends": "segctl_register_backends",
     "commands": "segctl_register_commands",
     "runners": "segctl_register_runners",
+    "trackers": "segctl_register_trackers",
 }
 
 

@@ -191,6 +191,31 @@ class RunnerSpec(Spec):
     kind = "runner"
 
 
+@dataclass(frozen=True)
+class TrackerSpec(Spec):
+    """A multi-object tracker for the ``track`` mode (``tracker=bytetrack``). ``target`` is a class
+    ``(cfg: dict, frame_rate: float)`` with ``update(boxes, scores, classes, masks=None,
+    image=None) -> rows [m, 8]`` and ``reset()`` (see docs/hooks.md). ``config`` is the packaged
+    YAML of defaults, ``"package:relative/file.yaml"``, found without importing the package;
+    ``aliases`` are other names (``bytetrack.yaml``)."""
+
+    config: str = ""
+    aliases: tuple[str, ...] = ()
+    kind = "tracker"
+
+    def config_path(self) -> str:
+        """Absolute path of the defaults YAML (``""`` when the tracker has none)."""
+        if not self.config:
+            return ""
+        pkg, _, rel = self.config.partition(":")
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            raise PluginError(f"tracker '{self.name}': package {pkg!r} not found")
+        import os
+
+        return os.path.join(list(spec.submodule_search_locations)[0], rel)
+
+
 SPEC_KINDS = {
     "tasks": TaskSpec,
     "layers": LayerSpec,
@@ -201,4 +226,5 @@ SPEC_KINDS = {
     "backends": BackendSpec,
     "commands": CommandSpec,
     "runners": RunnerSpec,
+    "trackers": TrackerSpec,
 }

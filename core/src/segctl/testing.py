@@ -11,6 +11,9 @@ Fixtures:
 Conformance checks (plain functions, call them from your plugin's tests):
 - ``check_runner(spec, output_dir, cfg=...)``: a runner (``segctl_register_runners``) runs a toy
   job with every item exactly once, also when rerun into the same output (:mod:`segctl.runner_check`).
+- ``check_tracker(spec, cfg=...)``: a tracker (``segctl_register_trackers``) honours the row layout,
+  follows a toy two-object scene with stable ids and restarts ids on ``reset()``
+  (:mod:`segctl.tracker_check`).
 
 Importing this module is light (pytest loads it in every run): heavy imports live in fixtures.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import pytest
 
 from .runner_check import check_runner  # noqa: F401  (public: the runner conformance check)
+from .tracker_check import check_tracker  # noqa: F401  (public: the tracker conformance check)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -39,10 +39,10 @@ def run_task(session: Session, task: str, mode: str, tokens: list[str]):
         summary = m.predict(**args)  # another runner writes its output itself and returns a summary
         console().print(str(summary), markup=False, highlight=False)
         return summary
-    if mode == "predict":
+    if mode in ("predict", "track"):
         args.setdefault("save", True)  # the CLI saves annotated results; the Python API only if asked
         # streamed: a long video or a large folder keeps one frame's results in memory, not all
-        n = sum(1 for _ in m.predict(stream=True, **args))
+        n = sum(1 for _ in getattr(m, mode)(stream=True, **args))
         console().print(f"[green]{n} result(s)[/]")
         return n
     return getattr(m, mode)(**args)

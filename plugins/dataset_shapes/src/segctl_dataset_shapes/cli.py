@@ -1,4 +1,4 @@
-"""The ``segctl data`` command group: ``demo``, ``check`` and ``convert coco2yolo``.
+"""The ``segctl data`` command group: ``demo``, ``demo-video``, ``check`` and ``convert coco2yolo``.
 
 Why here: the group needs one owner so that its sub-commands share one ``--help`` page; this plugin
 is installed by default, so it hosts the group. Work is delegated lazily: ``check`` to the core's
@@ -48,6 +48,23 @@ def _session(ctx: typer.Context):
     from segctl.session import Session
 
     return Session.create()
+
+
+@app.command("demo-video")
+def demo_video(out: Path = typer.Argument(..., help="folder to write the video and its ground truth into"),
+               frames: int = typer.Option(150, "--frames", help="number of frames"),
+               objects: int = typer.Option(16, "--objects", help="number of objects (some enter later)"),
+               size: int = typer.Option(320, "--size", help="frame size in pixels (square)"),
+               pan: float = typer.Option(2.0, "--pan", help="camera pan in pixels per frame"),
+               shake: float = typer.Option(6.0, "--shake", help="camera shake amplitude in pixels"),
+               seed: int = typer.Option(0, "--seed", help="random seed (same seed, same frames)")) -> None:
+    """Generate a moving-shapes video with MOT ground truth (ids, boxes, visibility) for track mode."""
+    from .video import make_tracking_video
+
+    p = make_tracking_video(out, n_frames=frames, size=size, n_objects=objects, pan=pan, shake=shake, seed=seed,
+                            masks=True)
+    typer.echo(f"tracking video: {p['video']}\nframes: {p['frames']}\nground truth (MOT): {p['gt']}\n"
+               f"masks: {p['masks']}")
 
 
 @app.command("check")

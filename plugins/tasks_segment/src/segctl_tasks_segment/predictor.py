@@ -114,6 +114,7 @@ class SegmentPredictor:
                 self.session.emit("on_predict_batch_end", predictor=self, results=results)
                 for f, r in zip(frames, results):
                     self.seen += 1
+                    r.frame = f.frame  # video frame number (None for images): track mode's MOT rows
                     im = self._annotated(r) if self.cfg.get("save") or self.cfg.get("show") else None
                     self._write(f, r, im)
                     if self.cfg.get("show"):

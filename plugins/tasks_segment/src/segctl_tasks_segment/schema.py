@@ -76,6 +76,8 @@ OPTIONS = [
     O("show_conf", True, "bool", "draw confidences", (P,)),
     O("show_boxes", True, "bool", "draw boxes", (P,)),
     O("line_width", None, "int", "box line width (default from image size)", (P,), nullable=True),
+    # ---- track mode (docs/track.md); every predict key applies too
+    O("tracker", "bytetrack", "str", "track: a registered tracker (bytetrack, botsort; segctl plugins) or a tracker YAML with tracker_type:", ("track",)),
     # ---- runners (where predict/val execute; docs/scale-out.md)
     O("runner", "local", "str", "where predict/val run: local (this process) or a runner plugin such as ray (segctl plugins)", (V, P)),
     O("ray_address", None, "str", "runner=ray: cluster to join (auto: the running one; ray://head:10001); unset: join a running local one or start one", (V, P), nullable=True),

@@ -154,13 +154,19 @@ def _video_frames(src, vid_stride: int, label: str) -> Iterator[Frame]:
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0) or 30.0
     stride = max(int(vid_stride or 1), 1)
-    n = 0
+    n = bad = 0
     try:
         while True:
             ok = cap.grab()
             if not ok:
-                break
-            n += 1
+                # a damaged frame inside a file: report it, skip it and read on (its number is kept, so
+                # later frames keep theirs); the end of a file or a stream, or 30 in a row: stop
+                if not total or n >= total or bad >= 30:
+                    break
+                n, bad = n + 1, bad + 1
+                warnings.warn(f"video {src}: frame {n} is unreadable, skipped", stacklevel=2)
+                continue
+            n, bad = n + 1, 0
             if (n - 1) % stride:
                 continue
             ok, im = cap.retrieve()

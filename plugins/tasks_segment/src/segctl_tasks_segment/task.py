@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class SegmentTask:
-    """Instance segmentation: ``train``, ``val``, ``predict``."""
+    """Instance segmentation: ``train``, ``val``, ``predict``, ``track``."""
 
     name = "segment"
 
@@ -45,3 +45,10 @@ class SegmentTask:
             previous.configure(cfg)
             return previous
         return SegmentPredictor(cfg, session)
+
+    def track(self, cfg: dict, session):
+        """Track objects through ``cfg["source"]`` (video, stream, folder of frames) with the tracker
+        ``cfg["tracker"]``; Results carry ``boxes.id``. State persists in ``cfg["track_state"]``."""
+        from .tracking import SegmentTrack
+
+        return SegmentTrack(cfg, session)(cfg.get("source"), stream=bool(cfg.get("stream")))

@@ -1,0 +1,1 @@
+"""segctl's multi-object trackers (ByteTrack, BoT-SORT-style) for the ``track`` mode."""
