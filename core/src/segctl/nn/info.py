@@ -7,6 +7,8 @@ why figures differ slightly from tools that estimate them (see docs/models.md).
 """
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -36,12 +38,19 @@ def gflops(model: nn.Module, imgsz: int = 640, ch: int | None = None) -> float:
     return counter.get_total_flops() / 1e9
 
 
+# A family stem (letters then digits: ``yolov8``, ``yolo11``) at the start of an unscaled config name.
+_FAMILY_STEM = re.compile(r"^([A-Za-z]+\d+)(?=-|$)")
+
+
 def model_name(model: nn.Module) -> str:
+    """The config's file stem, with the scale inserted after the family stem when the file is the
+    unscaled family YAML (``yolo11-seg.yaml`` built at scale ``s`` → ``yolo11s-seg``)."""
     cfg = getattr(model, "yaml", {}) or {}
     stem = str(cfg.get("yaml_file", "model")).replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
     scale = cfg.get("scale")
-    if scale and stem.startswith("yolov8") and not stem[6:7].isalpha():
-        stem = f"{stem[:6]}{scale}{stem[6:]}"
+    m = _FAMILY_STEM.match(stem)
+    if scale and m:
+        stem = f"{m.group(1)}{scale}{stem[m.end(1):]}"
     return stem
 
 

@@ -9,7 +9,8 @@ How YAML ``args`` become constructor arguments is declared by the layer class (s
 
 * ``from_yaml(args, ch_in, ctx) -> (module, c_out)`` classmethod: full control. ``ch_in`` is the list
   of input channel counts (one per ``from`` source), ``ctx`` a :class:`LayerContext` (``nc``, ``width``,
-  ``depth``, ``max_channels``, ``repeats`` and ``channels(c)`` for width scaling). ``c_out`` may be
+  ``depth``, ``max_channels``, ``repeats``, ``scale`` (the chosen scale name) and ``channels(c)`` for width
+  scaling). ``c_out`` may be
   ``None`` for layers whose output is not a feature map (heads).
 * otherwise the class attribute ``channel_rule``:
   ``"conv"``     args ``[c2, *rest]`` → ``cls(c1, scaled c2, *rest)``; repeats stack ``n`` copies;
@@ -56,6 +57,9 @@ class LayerContext:
     max_channels: float
     repeats: int
     index: int
+    scale: str | None = None
+    """The chosen row of ``scales`` (``"n"``...), for layers whose structure (not only width/depth)
+    changes with the scale; ``None`` when the YAML has no ``scales``."""
 
     def channels(self, c: int) -> int:
         """Scale a channel count by the model width, capped at ``max_channels``."""
@@ -206,7 +210,8 @@ def build_model(
         args = _substitute(list(args or []), d)
         n = max(round(n * depth), 1) if n > 1 else int(n)
         ch_in = [(chs[j] if chs else ch) for j in froms]
-        ctx = LayerContext(nc=nc, width=width, depth=depth, max_channels=max_channels, repeats=n, index=i)
+        ctx = LayerContext(nc=nc, width=width, depth=depth, max_channels=max_channels, repeats=n, index=i,
+                           scale=scale)
         try:
             m, c2 = _construct(cls, args, ch_in, ctx)
         except (TypeError, ValueError, IndexError) as e:

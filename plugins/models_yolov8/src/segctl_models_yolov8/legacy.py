@@ -143,22 +143,40 @@ def is_ultralytics(unsafe_globals) -> bool:
     return any(str(g).startswith("ultralytics.") for g in unsafe_globals)
 
 
-def read_ultralytics(path: str | Path) -> dict:
-    """Load an Ultralytics ``.pt`` as a plain segctl checkpoint dict (see docs/contracts.md)."""
+def stand_ins_for(extra_classes: dict[str, tuple[str, ...]] | None = None) -> dict[str, object]:
+    """The allow-list: YOLOv8's stand-ins plus inert module stand-ins for ``{module: (class, ...)}``.
+
+    Other architecture plugins (YOLO11) read the same file format with more layer classes; they pass
+    those names here rather than widening the allow-list for every caller."""
+    if not extra_classes:
+        return STAND_INS
+    out = dict(STAND_INS)
+    for module, names in extra_classes.items():
+        for name in names:
+            out.setdefault(f"{module}.{name}", _module_stand_in(module, name))
+    return out
+
+
+def read_ultralytics(path: str | Path, extra_classes: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """Load an Ultralytics ``.pt`` as a plain segctl checkpoint dict (see docs/contracts.md).
+
+    ``extra_classes`` (``{module: (class, ...)}``) adds layer classes to the allow-list (see
+    :func:`stand_ins_for`); they get the same inert module stand-ins as YOLOv8's."""
     path = Path(path)
+    allowed = stand_ins_for(extra_classes)
     with SAFE_GLOBALS_LOCK:
         try:
             found = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
         except Exception as e:  # damaged archive: torch raises bare RuntimeError/ValueError
             raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({e})") from e
-        refused = [g for g in found if g not in STAND_INS]
+        refused = [g for g in found if g not in allowed]
         if refused:
             raise UnsafeCheckpointError(
                 f"{path}: refused, it references code outside the allow-list: {', '.join(refused[:8])}"
                 + (f" (+{len(refused) - 8} more)" if len(refused) > 8 else ""),
                 hint="nothing was executed; only genuine YOLOv8 checkpoints are accepted",
             )
-        pairs = [(obj, name) for name, obj in STAND_INS.items()]
+        pairs = [(obj, name) for name, obj in allowed.items()]
         try:
             with torch.serialization.safe_globals(pairs):
                 obj = torch.load(path, map_location="cpu", weights_only=True)
