@@ -12,8 +12,10 @@ as models take) and a list of any of these. Unreadable images are skipped with a
 """
 from __future__ import annotations
 
+import atexit
 import glob as globlib
 import os
+import shutil
 import tempfile
 import urllib.parse
 import urllib.request
@@ -58,15 +60,26 @@ def is_stream(s) -> bool:
 
 
 def download(url: str, folder: str | None = None, timeout: float = 30.0) -> Path:
-    """Fetch ``url`` into a temp folder (nothing executed; the name comes from the URL path)."""
-    folder = Path(folder or tempfile.mkdtemp(prefix="segctl_src_"))
+    """Fetch ``url`` into a temp folder (nothing executed; the name comes from the URL path).
+
+    The rules of :mod:`segctl.nn.download` apply (https only unless ``SEGCTL_ALLOW_HTTP=1``, bounded
+    redirects and size, no HTML pages); a temp folder made here is removed when the process exits."""
+    from segctl.errors import SegctlError
+    from segctl.nn.download import copy_bounded, open_url
+
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="segctl_src_")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    folder = Path(folder)
     name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "download"
     dst = folder / name
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(dst, "wb") as f:
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-    except OSError as e:
+        with open_url(url, timeout=timeout) as r, open(dst, "wb") as f:
+            copy_bounded(r, f, url)
+    except (OSError, SegctlError) as e:
+        dst.unlink(missing_ok=True)
+        if isinstance(e, SegctlError):
+            raise
         raise DataError(f"cannot download source {url}: {e}", hint="check the URL and your network") from e
     return dst
 
