@@ -163,3 +163,24 @@ def test_reference_style_metadata_still_reads():
     meta = from_props({"names": "{0: 'circle', 1: 'ring'}", "stride": "32", "imgsz": "[640, 640]", "batch": "1",
                        "half": "False", "task": "segment", "args": "{'batch': 1, 'half': False}"})
     assert meta["names"] == {0: "circle", 1: "ring"} and meta["imgsz"] == [640, 640] and meta["half"] is False
+
+
+@pytest.mark.parametrize("shard, words", [
+    ("../../secret.bin", "outside the model folder"),
+    ("/etc/passwd", "outside the model folder"),
+    ("link.bin", "outside the model folder"),
+    ("zero.bin", "outside the model folder"),
+    ("fifo.bin", "not a regular file"),
+])
+def test_tfjs_shard_paths_stay_in_the_folder(tmp_path, shard, words):
+    """TF.js manifests name their shards: each must be a regular file next to model.json."""
+    weights = pytest.importorskip("segctl_export_tfjs.weights")
+    model = tmp_path / "m_web_model"
+    model.mkdir()
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 16)
+    os.symlink(tmp_path / "secret.bin", model / "link.bin")
+    os.symlink("/dev/zero", model / "zero.bin")
+    os.mkfifo(model / "fifo.bin")
+    manifest = [{"paths": [shard], "weights": [{"name": "w", "shape": [4], "dtype": "float32"}]}]
+    with pytest.raises(CheckpointError, match=words):
+        weights.read_weights(manifest, model)

@@ -213,7 +213,10 @@ def save_checkpoint(ckpt: Mapping, path: str | os.PathLike) -> Path:
                 tensors, meta = _to_safetensors(ckpt)
                 write_safetensors(fh, tensors, meta)
             else:
-                torch.save(dict(ckpt), fh)
+                try:
+                    torch.save(dict(ckpt), fh)
+                except RuntimeError as e:  # a full disk mid-write surfaces as "unexpected pos ...", not OSError
+                    raise OSError(f"torch.save failed: {e}") from e
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
