@@ -16,8 +16,38 @@ from typing import Any
 import yaml
 
 from .. import __version__
+from ..errors import CheckpointError
 
 TORCHSCRIPT_KEY = "config.txt"
+
+MAX_METADATA_BYTES = 4 << 20
+"""Largest metadata accepted from an artifact (segctl writes ~2 KB; 21 000 class names ~500 KB).
+YAML parses at about 1 MB/s in pure Python, so an unbounded value is a time bomb."""
+MAX_CLASSES = 100_000
+MAX_IMGSZ = 16_384
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without anchors/aliases: metadata never needs them, and nested aliases
+    (the "billion laughs" file) turn a few hundred bytes into an exponential structure the moment
+    anything walks or prints it."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases (*name) are not allowed in artifact metadata")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str, source: str = "artifact metadata"):
+    """Parse metadata YAML: bounded size, no aliases; errors name ``source``."""
+    if len(text) > MAX_METADATA_BYTES:
+        raise CheckpointError(f"{source}: metadata of {len(text):,} bytes exceeds {MAX_METADATA_BYTES:,}",
+                              hint="the artifact was not written by segctl or has been tampered with")
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise CheckpointError(f"{source}: metadata is not valid YAML ({e})") from e
+
 
 #: how images must be prepared for every artifact (documented so consumers need not guess)
 PREPROCESS = {"letterbox": True, "color": "RGB", "scale": 1 / 255, "layout": "NCHW", "pad_value": 114}
@@ -82,19 +112,71 @@ def build_metadata(model: Any, args: dict, fmt: str) -> dict:
     }
 
 
-def normalise(meta: dict) -> dict:
-    """Fix types lost in transit (JSON turns ``names`` keys into strings, YAML may keep tuples)."""
+def normalise(meta: dict, source: str = "artifact metadata") -> dict:
+    """Fix types lost in transit (JSON turns ``names`` keys into strings, YAML may keep tuples) and
+    refuse metadata that lies about its types: every bad field is a :class:`CheckpointError`
+    naming ``source`` (the file) and the field, never a raw ``ValueError`` later in predict."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{source}: metadata must be a mapping, got {type(meta).__name__}")
+
+    def bad(field, why):
+        return CheckpointError(f"{source}: metadata field {field!r} {why} (got {_short(out.get(field))})",
+                               hint="re-export the model with segctl export, or fix the metadata file")
+
     out = dict(meta)
     names = out.get("names")
-    if isinstance(names, (list, tuple)):
-        names = dict(enumerate(names))
-    if isinstance(names, dict):
-        out["names"] = {int(k): str(v) for k, v in names.items()}
-        out.setdefault("nc", len(out["names"]))
+    if names is not None:
+        if isinstance(names, (list, tuple)):
+            names = dict(enumerate(names))
+        if not isinstance(names, dict):
+            raise bad("names", "must map class indices to names")
+        if len(names) > MAX_CLASSES:
+            raise bad("names", f"lists {len(names)} classes (limit {MAX_CLASSES})")
+        fixed = {}
+        for k, v in names.items():
+            if isinstance(k, bool) or not (isinstance(k, int) or (isinstance(k, str) and k.strip().isdigit())):
+                raise bad("names", f"has a key {_short(k)} that is not a class index")
+            if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                raise bad("names", f"has a {type(v).__name__} where a class name belongs")
+            fixed[int(k)] = str(v)
+        out["names"] = fixed
+        out.setdefault("nc", len(fixed))
+    nc = out.get("nc")
+    if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or not 0 <= nc <= MAX_CLASSES):
+        raise bad("nc", f"must be an integer in 0..{MAX_CLASSES}")
     imgsz = out.get("imgsz")
-    if isinstance(imgsz, int):
-        out["imgsz"] = [imgsz, imgsz]
+    if isinstance(imgsz, int) and not isinstance(imgsz, bool):
+        imgsz = [imgsz, imgsz]
+    if imgsz is not None:
+        if isinstance(imgsz, (list, tuple)) and len(imgsz) == 1:
+            imgsz = [imgsz[0], imgsz[0]]
+        if not (isinstance(imgsz, (list, tuple)) and len(imgsz) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_IMGSZ for v in imgsz)):
+            raise bad("imgsz", f"must be one or two integers in 1..{MAX_IMGSZ}")
+        out["imgsz"] = list(imgsz)
+    for key in ("stride",):
+        v = out.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1024):
+            raise bad(key, "must be a positive number")
+    strides = out.get("strides")
+    if strides is not None and not (isinstance(strides, (list, tuple)) and len(strides) <= 16 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1024 for v in strides)):
+        raise bad("strides", "must be a list of positive numbers")
+    batch = out.get("batch")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 0 < batch <= 4096):
+        raise bad("batch", "must be an integer in 1..4096")
+    for key in ("dynamic", "half", "int8", "nms"):
+        if out.get(key) is not None and not isinstance(out[key], bool):
+            raise bad(key, "must be true or false")
+    for key in ("task", "format"):
+        if out.get(key) is not None and not isinstance(out[key], str):
+            raise bad(key, "must be a string")
     return out
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # ------------------------------------------------------------------ string maps (ONNX metadata_props)
@@ -112,19 +194,26 @@ def to_props(meta: dict) -> dict[str, str]:
     return out
 
 
-def from_props(props: dict[str, str]) -> dict:
+def from_props(props: dict[str, str], source: str = "artifact metadata") -> dict:
     """Inverse of :func:`to_props`. Values JSON cannot parse are read as YAML scalars/flow maps, which
-    also covers the reference implementation's Python-literal style (``{0: 'circle'}``)."""
+    also covers the reference implementation's Python-literal style (``{0: 'circle'}``). The total size
+    is bounded and YAML aliases are refused (see :func:`load_yaml`)."""
+    total = sum(len(str(k)) + len(str(v)) for k, v in props.items())
+    if total > MAX_METADATA_BYTES:
+        raise CheckpointError(f"{source}: metadata of {total:,} bytes exceeds {MAX_METADATA_BYTES:,}",
+                              hint="the artifact was not written by segctl or has been tampered with")
     meta: dict[str, Any] = {}
     for key, text in props.items():
         try:
             meta[key] = json.loads(text)
         except (TypeError, ValueError):
             try:
-                meta[key] = yaml.safe_load(text)
-            except yaml.YAMLError:
+                meta[key] = load_yaml(text, f"{source} [{key}]")
+            except CheckpointError as e:
+                if "aliases" in str(e):
+                    raise
                 meta[key] = text
-    return normalise(meta)
+    return normalise(meta, source)
 
 
 # ------------------------------------------------------------------ ONNX
@@ -143,7 +232,7 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    return from_props({p.key: p.value for p in model.metadata_props})
+    return from_props({p.key: p.value for p in model.metadata_props}, str(path))
 
 
 # ------------------------------------------------------------------ TorchScript
@@ -151,11 +240,16 @@ def torchscript_extra_files(meta: dict) -> dict[str, str]:
     return {TORCHSCRIPT_KEY: json.dumps(_plain(meta))}
 
 
-def parse_torchscript_extra(files: dict) -> dict:
+def parse_torchscript_extra(files: dict, source: str = "TorchScript metadata") -> dict:
     text = files.get(TORCHSCRIPT_KEY) or ""
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    return normalise(json.loads(text)) if text else {}
+        text = text.decode("utf-8", errors="replace")
+    if len(text) > MAX_METADATA_BYTES:
+        raise CheckpointError(f"{source}: metadata of {len(text):,} bytes exceeds {MAX_METADATA_BYTES:,}")
+    try:
+        return normalise(json.loads(text), source) if text else {}
+    except ValueError as e:
+        raise CheckpointError(f"{source}: metadata is not valid JSON ({e})") from e
 
 
 # ------------------------------------------------------------------ folder formats
@@ -174,4 +268,12 @@ def read_yaml_metadata(folder: str | os.PathLike, stem: str | None = None) -> di
     path = yaml_path(Path(folder), stem)
     if not path.is_file():
         return {}
-    return normalise(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    size = path.stat().st_size
+    if size > MAX_METADATA_BYTES:
+        raise CheckpointError(f"{path}: metadata of {size:,} bytes exceeds {MAX_METADATA_BYTES:,}",
+                              hint="the artifact was not written by segctl or has been tampered with")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CheckpointError(f"{path}: metadata is not UTF-8 text ({e})") from e
+    return normalise(load_yaml(text, str(path)) or {}, str(path))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import struct
 import tempfile
 import threading
 import zipfile
@@ -40,6 +41,18 @@ CHECKPOINT_KEYS = (
 _TENSOR_KEYS = ("model", "ema", "optimizer", "scheduler", "scaler", "rng")
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.dtype, torch.Size)
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."
+
+MAX_ZIP_ENTRIES = 100_000
+"""A checkpoint's zip may list at most this many entries (yolov8x-seg with optimizer state: ~1 500).
+Checked on the end-of-central-directory record, before Python builds one object per entry."""
+MAX_EXPANSION = 4
+"""The entries' declared uncompressed sizes may add up to at most ``MAX_EXPANSION`` × the file size
+(+ 1 MiB). torch writes stored (uncompressed) entries, so a genuine file is at 1×; a DEFLATE bomb
+(64 KB → 64 MB) is refused before torch inflates anything. torch allocates exactly the declared size
+and checks it against each storage, so this bounds every allocation by the file size."""
+MAX_PICKLE_BYTES = 16 << 20
+"""The largest ``data.pkl`` accepted (YOLO26n-seg's: 216 KB). Unpickled objects cost 10-50x their
+pickled bytes, so this bounds the memory the object graph itself can take."""
 
 ReadForeign = Callable[[Path, list], "dict | None"]
 
@@ -97,12 +110,35 @@ def model_from_checkpoint(ckpt: Mapping, layers: Mapping[str, type] | None = Non
     if not isinstance(cfg, Mapping):
         raise CheckpointError("checkpoint has no model 'yaml'", hint="only full segctl checkpoints can be rebuilt")
     names = ckpt.get("names") or None
-    model = build_model(cfg, layers=layers, nc=len(names) if names else cfg.get("nc"), names=names,
-                        ch=int(cfg.get("ch", 3)), task=ckpt.get("task") or None)
+    if names is not None and not isinstance(names, (Mapping, list, tuple)):
+        raise CheckpointError(f"checkpoint 'names' must be a mapping or list, got {type(names).__name__}")
     sd = (ckpt.get("ema") if prefer_ema else None) or ckpt.get("model")
-    if not isinstance(sd, Mapping):
-        raise CheckpointError("checkpoint holds no 'model' state dict")
-    own = model.state_dict()
+    if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError("checkpoint holds no 'model' state dict of tensors")
+
+    def build():
+        try:
+            return build_model(cfg, layers=layers, nc=len(names) if names else cfg.get("nc"), names=names,
+                               ch=int(cfg.get("ch", 3)), task=ckpt.get("task") or None, torch_nn=False)
+        except SegctlError:
+            raise
+        except Exception as e:  # a crafted YAML reaching a layer's constructor with odd values
+            raise CheckpointError(f"checkpoint's model 'yaml' cannot be built ({type(e).__name__}: {e})") from e
+
+    # The architecture a file describes is built on the meta device first (no memory), and its
+    # parameter shapes must equal the stored tensors -- which the file size bounds -- before it is
+    # materialised: a 300-byte file can no longer ask for a 100 MB model.
+    with torch.device("meta"):
+        _check_fits(build().state_dict(), sd)
+    model = build()
+    _check_fits(model.state_dict(), sd)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=True)
+    if ckpt.get("stride"):
+        model.stride = torch.tensor([float(s) for s in ckpt["stride"]])
+    return model
+
+
+def _check_fits(own: Mapping, sd: Mapping) -> None:
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
     bad = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in sd and sd[k].shape != v.shape]
@@ -114,10 +150,6 @@ def model_from_checkpoint(ckpt: Mapping, layers: Mapping[str, type] | None = Non
                  f"shape mismatch: {few(bad)}" if bad else ""]
         raise CheckpointError("checkpoint weights do not fit its architecture; " + "; ".join(p for p in parts if p),
                               hint="use transfer_weights() to load a partially matching checkpoint")
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=True)
-    if ckpt.get("stride"):
-        model.stride = torch.tensor([float(s) for s in ckpt["stride"]])
-    return model
 
 
 # --------------------------------------------------------------------------- saving
@@ -181,7 +213,10 @@ def save_checkpoint(ckpt: Mapping, path: str | os.PathLike) -> Path:
                 tensors, meta = _to_safetensors(ckpt)
                 write_safetensors(fh, tensors, meta)
             else:
-                torch.save(dict(ckpt), fh)
+                try:
+                    torch.save(dict(ckpt), fh)
+                except RuntimeError as e:  # a full disk mid-write surfaces as "unexpected pos ...", not OSError
+                    raise OSError(f"torch.save failed: {e}") from e
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -219,8 +254,13 @@ def _from_safetensors(path: Path) -> dict:
         ckpt = json.loads(meta["segctl"])
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: segctl metadata is not valid JSON ({e})") from e
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: segctl metadata must be a JSON object, got {type(ckpt).__name__}")
     if isinstance(ckpt.get("names"), dict):
-        ckpt["names"] = {int(k): v for k, v in ckpt["names"].items()}
+        try:
+            ckpt["names"] = {int(k): str(v) for k, v in ckpt["names"].items()}
+        except ValueError as e:
+            raise CheckpointError(f"{path}: segctl metadata 'names' keys must be class indices ({e})") from e
     ckpt.update(model=tensors, ema=None)
     return ckpt
 
@@ -247,18 +287,88 @@ def _sniff(path: Path, head: bytes) -> None:
                           hint="expected a segctl/YOLOv8 .pt or .safetensors file")
 
 
+def _zip_entry_count(path: Path) -> int | None:
+    """The entry count the end-of-central-directory record declares (zip64 too), or ``None``."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - (65535 + 22)))
+        tail = fh.read()
+        pos = tail.rfind(b"PK\x05\x06")
+        if pos < 0 or pos + 22 > len(tail):
+            return None
+        count = struct.unpack_from("<H", tail, pos + 10)[0]
+        loc = tail.rfind(b"PK\x06\x07", 0, pos)  # zip64 locator: readers may trust the zip64 record's count
+        if loc >= 0 and loc + 20 <= len(tail):
+            (off,) = struct.unpack_from("<Q", tail, loc + 8)
+            fh.seek(off)
+            rec = fh.read(56)
+            if len(rec) == 56 and rec[:4] == b"PK\x06\x06":
+                count = max(count, *struct.unpack_from("<QQ", rec, 24))
+    return count
+
+
 def _inspect_zip(path: Path) -> None:
+    """Refuse archives that are not torch checkpoints, or whose declared sizes could exhaust memory."""
+    count = _zip_entry_count(path)
+    if count is not None and count > MAX_ZIP_ENTRIES:
+        raise CheckpointError(f"{path}: refused, the zip declares {count} entries (limit {MAX_ZIP_ENTRIES})",
+                              hint="nothing was loaded; a checkpoint never has that many tensors")
     try:
         with zipfile.ZipFile(path) as z:
-            names = z.namelist()
+            infos = z.infolist()
     except (zipfile.BadZipFile, OSError) as e:
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint (bad zip: {e})",
                               hint="the download or save did not complete; fetch or save it again") from e
+    names = [i.filename for i in infos]
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise CheckpointError(f"{path}: refused, the zip holds {len(infos)} entries (limit {MAX_ZIP_ENTRIES})")
+    odd = [i for i in infos if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)]
+    if odd:
+        raise CheckpointError(f"{path}: refused, entry {odd[0].filename!r} uses zip compression method "
+                              f"{odd[0].compress_type} (torch checkpoints are stored uncompressed)")
+    size = path.stat().st_size
+    declared = sum(i.file_size for i in infos)
+    if declared > MAX_EXPANSION * size + (1 << 20):
+        big = max(infos, key=lambda i: i.file_size)
+        raise CheckpointError(
+            f"{path}: refused, its entries declare {declared:,} bytes once uncompressed from a {size:,}-byte file "
+            f"(largest: {big.filename!r}, {big.file_size:,} bytes from {big.compress_size:,}); "
+            f"the limit is {MAX_EXPANSION}x the file size",
+            hint="nothing was loaded; a compressed checkpoint this dense is a decompression bomb. "
+                 "Re-save it with torch.save (entries stored uncompressed)")
+    pkl = [i for i in infos if i.filename.endswith(".pkl") and i.file_size > MAX_PICKLE_BYTES]
+    if pkl:
+        raise CheckpointError(f"{path}: refused, {pkl[0].filename!r} declares {pkl[0].file_size:,} bytes of pickle "
+                              f"(limit {MAX_PICKLE_BYTES:,}); checkpoints keep their bulk in tensor records")
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
         raise CheckpointError(f"{path}: TorchScript is not supported as a model file",
                               hint="load the .pt checkpoint it was exported from; TorchScript runs through its backend")
     if not any(n.endswith("data.pkl") for n in names):
         raise CheckpointError(f"{path}: a zip archive but not a torch checkpoint (no data.pkl)")
+
+
+def check_tensor_sizes(ckpt, path: str | os.PathLike = "checkpoint") -> None:
+    """Refuse tensors that claim more elements than their storage holds (stride-0 expansion).
+
+    Why: ``torch.zeros(1).expand(300_000_000)`` pickles as a 4-byte storage; it loads for free, but
+    the first operation that materialises it (the NaN check, ``.float()``) allocates 1.2 GB. Every
+    tensor anywhere in the checkpoint must fit in its own storage bytes, so memory stays bounded by
+    the file size. Walked iteratively (a deep structure cannot overflow the stack)."""
+    stack, seen = [(ckpt, "checkpoint")], set()
+    while stack:
+        o, w = stack.pop()
+        if isinstance(o, torch.Tensor):
+            need = o.numel() * o.element_size()
+            have = o.untyped_storage().nbytes() - o.storage_offset() * o.element_size()
+            if need > max(have, 0):
+                raise CheckpointError(
+                    f"{path}: tensor {w} of shape {tuple(o.shape)} needs {need:,} bytes but its storage holds "
+                    f"{max(have, 0):,}; refused (expanded or overlapping tensors are not stored by segctl or torch.save "
+                    f"of a state dict)", hint="nothing was allocated; re-save the weights with contiguous tensors")
+        elif isinstance(o, (Mapping, list, tuple)) and id(o) not in seen:
+            seen.add(id(o))
+            items = o.items() if isinstance(o, Mapping) else enumerate(o)
+            stack.extend((v, f"{w}[{k!r}]") for k, v in items)
 
 
 def load_checkpoint(path: str | os.PathLike, *, read_foreign: ReadForeign | None = None, session=None) -> dict:
@@ -293,6 +403,7 @@ def load_checkpoint(path: str | os.PathLike, *, read_foreign: ReadForeign | None
                               hint="build the model from its YAML and call segctl.nn.transfer_weights(model, sd)")
     if not isinstance(ckpt.get("ema") or ckpt.get("model"), Mapping):
         raise CheckpointError(f"{path}: not a segctl checkpoint (no 'model' state dict)")
+    check_tensor_sizes(ckpt, path)
     check_finite(ckpt, path)
     return ckpt
 

@@ -41,6 +41,18 @@ from ..errors import ConfigError, UsageError
 
 DUMMY_STRIDE_SIZE = 256
 
+# Caps on what a model description may ask for. Why: a checkpoint's YAML comes from whoever sent the
+# file, and every one of these numbers costs memory and time linearly before any weight is checked
+# (200 000 repeats of one layer: +340 MB, 8 s). Each cap is far above any published architecture.
+MAX_LAYERS = 1_000
+"""rows in backbone + head (YOLOv8: 23)"""
+MAX_REPEATS = 100
+"""``repeats`` of one row after depth scaling (YOLOv8x: 9)"""
+MAX_NC = 100_000
+"""classes (LVIS: 1 203; ImageNet-21k: 21 841)"""
+MAX_CHANNELS = 1 << 16
+"""any integer argument a ``conv``/``repeat`` row scales as a channel count"""
+
 
 def make_divisible(x: float, divisor: int = 8) -> int:
     """Round a scaled channel count up to a multiple of ``divisor`` (hardware-friendly widths)."""
@@ -91,16 +103,26 @@ def _resolve_scale(d: dict, scale: str | None) -> tuple[float, float, float, str
             raise ConfigError(
                 f"model config has no scale {scale!r}", hint=f"choose one of {', '.join(map(str, scales))}"
             )
-        depth, width, max_channels = scales[scale]
-        return float(depth), float(width), float(max_channels), scale
-    return (float(d.get("depth_multiple", 1.0)), float(d.get("width_multiple", 1.0)), math.inf, None)
+        try:
+            depth, width, max_channels = (float(v) for v in scales[scale])
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"model config scale {scale!r} must be [depth, width, max_channels] numbers") from e
+    else:
+        try:
+            depth, width = float(d.get("depth_multiple", 1.0)), float(d.get("width_multiple", 1.0))
+        except (TypeError, ValueError) as e:
+            raise ConfigError("model config depth_multiple/width_multiple must be numbers") from e
+        max_channels, scale = math.inf, None
+    if not all(math.isfinite(v) and v > 0 for v in (depth, width)) or not max_channels > 0:
+        raise ConfigError(f"model config depth/width multiples must be positive, got {depth}, {width}")
+    return depth, width, max_channels, scale
 
 
-def _lookup(name: str, layers: Mapping[str, type], where: str) -> type:
+def _lookup(name: str, layers: Mapping[str, type], where: str, torch_nn: bool = True) -> type:
     for key in (name, name.removeprefix("torch.").removeprefix("nn.")):
         if key in layers:
             return layers[key]
-    if name.startswith(("nn.", "torch.nn.")):
+    if torch_nn and name.startswith(("nn.", "torch.nn.")):
         cls = getattr(nn, name.rsplit(".", 1)[-1], None)
         if isinstance(cls, type) and issubclass(cls, nn.Module):
             return cls
@@ -172,12 +194,17 @@ def build_model(
     names: Mapping[int, str] | list | None = None,
     scale: str | None = None,
     task: str | None = None,
+    torch_nn: bool = True,
 ) -> GraphModel:
     """Build a :class:`GraphModel` from a YAML path or dict; see the module docstring for the rules.
 
     ``nc`` overrides the YAML's class count, ``scale`` picks a row of ``scales`` (default: the
     YAML's ``scale`` key, else the first row). The returned model's ``yaml`` holds the resolved
     ``nc``/``scale``/``ch`` so it can be rebuilt from a checkpoint alone.
+
+    ``torch_nn=False`` resolves only registered layer types (a YAML from a checkpoint must not reach
+    an arbitrary ``torch.nn`` class); the caps ``MAX_LAYERS``/``MAX_REPEATS``/``MAX_NC``/``MAX_CHANNELS``
+    always apply.
     """
     d = load_cfg(cfg)
     if names is not None:
@@ -187,12 +214,19 @@ def build_model(
         d["nc"] = int(nc)
     if "nc" not in d:
         raise ConfigError("model config has no 'nc' (number of classes)", hint="add nc: to the YAML or pass nc=")
+    if isinstance(d["nc"], bool) or not isinstance(d["nc"], int) or not 0 < d["nc"] <= MAX_NC:
+        raise ConfigError(f"model config nc={d['nc']!r} must be an integer in 1..{MAX_NC}")
     nc = int(d["nc"])
     depth, width, max_channels, scale = _resolve_scale(d, scale)
     if scale is not None:
         d["scale"] = scale
     d["ch"] = ch
+    for key in ("backbone", "head"):
+        if not isinstance(d.get(key) or [], list):
+            raise ConfigError(f"model config '{key}' must be a list of [from, repeats, module, args] rows")
     rows = list(d.get("backbone") or []) + list(d.get("head") or [])
+    if len(rows) > MAX_LAYERS:
+        raise ConfigError(f"model config has {len(rows)} layers (limit {MAX_LAYERS})")
     if not rows:
         raise ConfigError("model config has no layers", hint="it needs 'backbone' and/or 'head' lists")
 
@@ -203,12 +237,18 @@ def build_model(
         if not (isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[2], str)):
             raise ConfigError(f"{where}: expected [from, repeats, module, args], got {row!r}")
         f, n, mname, args = row
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_REPEATS:
+            raise ConfigError(f"{where}: repeats {n!r} must be an integer in 1..{MAX_REPEATS}")
+        if not isinstance(args or [], list):
+            raise ConfigError(f"{where}: args must be a list, got {type(args).__name__}")
         froms = [f] if isinstance(f, int) else list(f)
         if not froms or not all(isinstance(j, int) and (j == -1 or -i <= j < i) for j in froms):
             raise ConfigError(f"{where}: invalid 'from' {f!r} (must refer to earlier layers)")
-        cls = _lookup(mname, layers, where)
+        cls = _lookup(mname, layers, where, torch_nn)
         args = _substitute(list(args or []), d)
         n = max(round(n * depth), 1) if n > 1 else int(n)
+        if n > MAX_REPEATS:
+            raise ConfigError(f"{where}: {row[1]} repeats x depth {depth} = {n} (limit {MAX_REPEATS})")
         ch_in = [(chs[j] if chs else ch) for j in froms]
         ctx = LayerContext(nc=nc, width=width, depth=depth, max_channels=max_channels, repeats=n, index=i,
                            scale=scale)
@@ -243,8 +283,12 @@ def _construct(cls: type, args: list, ch_in: list, ctx: LayerContext):
     n = ctx.repeats
     if rule in ("conv", "repeat"):
         c2 = args[0] if args else ch_in[0]
+        if isinstance(c2, bool) or not isinstance(c2, int) or not 0 < c2 <= MAX_CHANNELS:
+            raise ValueError(f"channel count {c2!r} must be an integer in 1..{MAX_CHANNELS}")
         if c2 != ctx.nc:
             c2 = ctx.channels(c2)
+            if c2 > MAX_CHANNELS:
+                raise ValueError(f"{args[0]} channels x width {ctx.width} = {c2} (limit {MAX_CHANNELS})")
         args = [ch_in[0], c2, *args[1:]]
         if rule == "repeat":
             args.insert(2, n)

@@ -25,7 +25,9 @@ DTYPES = {
     "U8": torch.uint8, "BOOL": torch.bool,
 }
 NAMES = {v: k for k, v in DTYPES.items()}
-MAX_HEADER = 100 * 1024 * 1024
+MAX_HEADER = 16 * 1024 * 1024
+"""Largest JSON header accepted (a yolov8x-seg header with segctl metadata: ~100 KB). Parsed JSON
+costs 10-50x its bytes in Python objects, so the header, not only the file, must be bounded."""
 
 
 def _tensor_bytes(t: torch.Tensor) -> bytes:
@@ -100,9 +102,10 @@ def read_safetensors(path: str | Path) -> tuple[dict, dict]:
         if not isinstance(e, dict) or e.get("dtype") not in DTYPES:
             raise CheckpointError(f"{path}: tensor {name!r} has an unknown or missing dtype")
         shape, offs = e.get("shape"), e.get("data_offsets")
-        if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)):
+        if not (isinstance(shape, list) and len(shape) <= 16
+                and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 1 << 48 for s in shape)):
             raise CheckpointError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
-        if not (isinstance(offs, list) and len(offs) == 2 and all(isinstance(o, int) for o in offs)
+        if not (isinstance(offs, list) and len(offs) == 2 and all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
                 and 0 <= offs[0] <= offs[1]):
             raise CheckpointError(f"{path}: tensor {name!r} has invalid data_offsets {offs!r}")
         numel = 1

@@ -19,6 +19,10 @@ import numpy as np
 from .geometry import bridge_join, decode, mask_outline, polygon_area, rle_from_segmentation
 
 
+MAX_PARTS = 1_000      # polygon parts of one annotation
+MAX_POINTS = 20_000    # vertices of one annotation, all parts together (the bridge join is quadratic)
+
+
 class Rejected(Exception):
     """The annotation cannot be used; the message is the issue reason."""
 
@@ -26,6 +30,11 @@ class Rejected(Exception):
 def _clip_parts(seg: list, w: int, h: int, notes: list[str]) -> list[np.ndarray]:
     tol_x, tol_y = max(2.0, 0.01 * w), max(2.0, 0.01 * h)
     parts = []
+    if len(seg) > MAX_PARTS:
+        raise Rejected(f"{len(seg)} polygon parts (limit {MAX_PARTS})")
+    total = sum(len(flat) for flat in seg if isinstance(flat, (list, tuple))) // 2
+    if total > MAX_POINTS:
+        raise Rejected(f"polygon with {total} points (limit {MAX_POINTS})")
     for k, flat in enumerate(seg):
         if not isinstance(flat, (list, tuple)) or len(flat) < 6 or len(flat) % 2:
             notes.append(f"polygon part {k} has {len(flat) if isinstance(flat, (list, tuple)) else '?'} values "
@@ -98,7 +107,15 @@ def parse(ann: dict, w: int, h: int, cat_index: dict[int, int], task: str = "seg
             if len(parts) > 1:  # the joined polygon has bridges: keep the exact union as RLE
                 rle = rle_from_segmentation([p.reshape(-1).tolist() for p in parts], h, w)
     elif isinstance(seg, dict) and "counts" in seg and "size" in seg:
-        if [int(v) for v in seg["size"]] != [h, w]:
+        size = seg["size"]
+        if not (isinstance(size, (list, tuple)) and len(size) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in size)):
+            raise Rejected(f"RLE size {size!r} must be [height, width] integers")
+        if not isinstance(seg["counts"], (str, list)):
+            raise Rejected(f"RLE counts must be a string or a list, got {type(seg['counts']).__name__}")
+        if isinstance(seg["counts"], list) and len(seg["counts"]) > 2 * h * w + 2:
+            raise Rejected(f"RLE counts has {len(seg['counts'])} runs for a {w}x{h} image")
+        if list(size) != [h, w]:
             raise Rejected(f"RLE size {seg['size']} is not the image size [{h}, {w}]")
         try:
             rle = rle_from_segmentation(seg, h, w)

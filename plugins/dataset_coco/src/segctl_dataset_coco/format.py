@@ -32,6 +32,28 @@ def _empty_record(im_file: str, shape, image_id) -> dict:
             "segments": [], "rle": [], "iscrowd": np.zeros(0, bool)}
 
 
+def _bad_image_entry(im, root: Path | None) -> str:
+    """Why an ``images`` entry cannot be used ('' when it can). A relative ``file_name`` must stay
+    inside the image folder: a JSON from elsewhere must not make segctl read ``../../`` files
+    (absolute names are the user's own choice and are kept)."""
+    if not isinstance(im, dict):
+        return f"not an object ({type(im).__name__})"
+    iid, fn = im.get("id"), im.get("file_name")
+    if isinstance(iid, bool) or not isinstance(iid, (int, str)):
+        return f"'id' {iid!r} must be an integer or string"
+    if not isinstance(fn, str) or not fn:
+        return f"'file_name' {fn!r} must be a non-empty string"
+    for key in ("width", "height"):
+        v = im.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+            return f"id {iid}: {key!r} {v!r} must be a positive integer"
+    if root is not None and not os.path.isabs(fn):
+        target = Path(os.path.normpath(root / fn))  # lexical: symlinked image files are the user's setup
+        if target != root and root not in target.parents:
+            return f"id {iid}: file_name {fn!r} leads outside the image folder {root}"
+    return ""
+
+
 class CocoFormat:
     """Dataset-format object for COCO JSON (registered as ``coco``)."""
 
@@ -75,20 +97,30 @@ class CocoFormat:
     @staticmethod
     def _records(doc, jpath, img_dir, cat_index, task, workers, report: VerifyReport) -> list[dict]:
         by_image = defaultdict(list)
-        image_ids = {im.get("id") for im in doc["images"] if isinstance(im, dict)}
+        images, bad_entries = [], []
+        root = Path(os.path.normpath(Path(img_dir).absolute())) if img_dir is not None else None
+        for n, im in enumerate(doc["images"]):
+            why = _bad_image_entry(im, root)
+            if why:
+                bad_entries.append(f"images[{n}]: {why}")
+            else:
+                images.append(im)
+        for text in bad_entries[:MAX_LOGGED]:
+            report.issues.append(Issue(str(jpath), f"bad image entry {text}", "skipped"))
+        if len(bad_entries) > MAX_LOGGED:
+            report.issues.append(Issue(str(jpath), f"... and {len(bad_entries) - MAX_LOGGED} more bad image entries",
+                                       "skipped"))
+        image_ids = {im.get("id") for im in images}
         orphans = 0
         for ann in doc["annotations"]:
-            if isinstance(ann, dict) and ann.get("image_id") in image_ids:
-                by_image[ann["image_id"]].append(ann)
+            iid = ann.get("image_id") if isinstance(ann, dict) else None
+            if isinstance(iid, (int, str)) and not isinstance(iid, bool) and iid in image_ids:
+                by_image[iid].append(ann)
             else:
                 orphans += 1
         if orphans:
             report.issues.append(Issue(str(jpath), f"orphan annotations: {orphans} refer to no listed image",
                                        "dropped-row"))
-        images = [im for im in doc["images"] if isinstance(im, dict) and im.get("file_name")]
-        if len(images) < len(doc["images"]):
-            report.issues.append(Issue(str(jpath), f"bad image entries: {len(doc['images']) - len(images)} "
-                                                   "without file_name", "skipped"))
         if img_dir is None and any(not os.path.isabs(im["file_name"]) for im in images):
             raise DataError(f"cannot find the image folder for {jpath}",
                             hint="set 'images:' for this split in the dataset YAML (or --images)")
@@ -111,7 +143,7 @@ class CocoFormat:
                 report.issues.append(Issue(f, reason, "skipped"))
                 continue
             w, h = im.get("width"), im.get("height")
-            if (w, h) != (None, None) and (int(h or 0), int(w or 0)) != tuple(shape):
+            if (w, h) != (None, None) and (h or 0, w or 0) != tuple(shape):
                 report.corrupt += 1
                 report.issues.append(Issue(f, f"size mismatch: image is {shape[1]}x{shape[0]} (EXIF applied) but "
                                               f"the JSON says {w}x{h}", "skipped"))

@@ -26,10 +26,14 @@ def bridge_join(parts: list[np.ndarray]) -> np.ndarray:
     while rest:
         best = None
         for k, c in enumerate(rest):
-            d = ((poly[:, None, :] - c[None, :, :]) ** 2).sum(-1)
-            i, j = np.unravel_index(int(d.argmin()), d.shape)
-            if best is None or d[i, j] < best[0]:
-                best = (d[i, j], k, i, j)
+            # nearest vertex pair, in row blocks of <= 1M distances: memory stays a few MB whatever
+            # the vertex counts (a whole matrix of two 20 000-point parts would be 3 GB)
+            step = max(1, (1 << 20) // max(len(c), 1))
+            for r in range(0, len(poly), step):
+                d = ((poly[r:r + step, None, :] - c[None, :, :]) ** 2).sum(-1)
+                i, j = np.unravel_index(int(d.argmin()), d.shape)
+                if best is None or d[i, j] < best[0]:
+                    best = (d[i, j], k, r + i, j)
         _, k, i, j = best
         c = rest.pop(k)
         poly = np.concatenate([poly[: i + 1], c[j:], c[: j + 1], poly[i:]])

@@ -19,6 +19,8 @@ import numpy as np
 
 from segctl.data import Issue, VerifyReport
 
+from .labels import MAX_LABEL_BYTES
+
 LOG = logging.getLogger("segctl.data")
 CACHE_VERSION = 1
 
@@ -38,7 +40,7 @@ def content_hash(pairs: list[tuple[str, str]], names: dict[int, str], task: str)
         h.update(b"\0" + lb.encode() + b"\0")
         try:
             with open(lb, "rb") as f:
-                data = f.read()
+                data = f.read(MAX_LABEL_BYTES + 1)
             h.update(len(data).to_bytes(8, "little") + data)
         except OSError:
             h.update(b"no-label")

@@ -18,7 +18,7 @@ from segctl.errors import DataError
 from . import cache as _cache
 from .config import check_config as _check_config
 from .images import IMG_SUFFIXES, check_image
-from .labels import parse_labels
+from .labels import MAX_LABEL_BYTES, parse_labels
 
 LOG = logging.getLogger("segctl.data")
 MAX_LOGGED = 30  # issues logged one by one; the rest are counted
@@ -70,7 +70,7 @@ def verify_one(im_file: str, lb_file: str, names: dict[int, str], task: str):
         return None, [Issue(im_file, err, "skipped")], "corrupt"
     try:
         with open(lb_file, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_LABEL_BYTES + 1)  # never more than the cap (a /dev/zero link would not end)
     except FileNotFoundError:
         rec = _record(im_file, shape)
         return rec, [Issue(lb_file, "missing label file: image used as background", "background")], "missing"

@@ -9,11 +9,31 @@ the decoded training array agree.
 from __future__ import annotations
 
 import os
+import warnings
 
 IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm")
 MIN_SIDE = 10  # images smaller than this (either side) are skipped
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _EXIF_ORIENTATION = 0x0112
+
+
+def max_image_pixels() -> int:
+    """Largest image (width x height, from the file header) that is ever decoded: 100 megapixels
+    unless ``SEGCTL_MAX_IMAGE_PIXELS`` says otherwise. Why: a 40 KB PNG can declare 50 000 x 50 000
+    pixels (7.5 GB decoded); the header is read first and such a file is skipped undecoded."""
+    try:
+        return int(os.environ.get("SEGCTL_MAX_IMAGE_PIXELS", "") or 100_000_000)
+    except ValueError:
+        return 100_000_000
+
+
+def too_large(w: int, h: int) -> str:
+    """The skip reason for a declared size above :func:`max_image_pixels`, else ''."""
+    limit = max_image_pixels()
+    if w * h > limit:
+        return (f"image too large: {w}x{h} = {w * h:,} pixels declared (limit {limit:,}; "
+                "set SEGCTL_MAX_IMAGE_PIXELS to raise it); not decoded")
+    return ""
 
 
 def exif_shape(img) -> tuple[int, int]:
@@ -40,6 +60,12 @@ def check_image(path: str) -> tuple[tuple[int, int] | None, str]:
     if size == 0:
         return None, "empty image file: 0 bytes"
     try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit, below
+            with Image.open(path) as img:  # reads the header only
+                big = too_large(*img.size)
+        if big:
+            return None, big
         with Image.open(path) as img:
             fmt = (img.format or "").upper()
             img.verify()  # structure / checksum check without a full decode (must come first)

@@ -19,6 +19,11 @@ from segctl.data import Issue
 
 TOL = 0.01          # how far outside [0, 1] a coordinate may be and still be clipped
 MIN_AREA_PX = 1e-2  # polygon area (pixels²) below which it is degenerate
+# Caps (why: a label file is data from whoever made the dataset; each number costs memory and time
+# linearly or worse later -- rasterising, resampling, the COCO bridge join). Far above real data.
+MAX_LABEL_BYTES = 16 << 20  # one label file
+MAX_ROWS = 10_000           # objects in one image
+MAX_POINTS = 20_000         # vertices of one polygon
 
 
 def decode_text(raw: bytes) -> str:
@@ -49,9 +54,19 @@ def parse_labels(raw: bytes, path: str, nc: int, shape: tuple[int, int], task: s
     def drop(line: int, reason: str) -> None:
         issues.append(Issue(path, reason, "dropped-row", line))
 
+    if len(raw) > MAX_LABEL_BYTES:
+        issues.append(Issue(path, f"label file too large: {len(raw):,} bytes (limit {MAX_LABEL_BYTES:,}); "
+                                  "every row dropped", "dropped-row"))
+        return (*_to_arrays([]), issues)
     for ln, line in enumerate(decode_text(raw).split("\n"), start=1):
         toks = line.split()
         if not toks:
+            continue
+        if len(rows) >= MAX_ROWS:
+            drop(ln, f"too many objects: more than {MAX_ROWS} rows in one label file; this and later rows dropped")
+            break
+        if len(toks) > 2 * MAX_POINTS + 1:
+            drop(ln, f"polygon with {(len(toks) - 1) // 2} points (limit {MAX_POINTS}); row dropped")
             continue
         ctok = toks[0]
         try:

@@ -43,7 +43,7 @@ class OnnxBackend(Backend):
         options.log_severity_level = 3
         self.session = ort.InferenceSession(self.path, sess_options=options, providers=providers_for(self.device))
         props = dict(self.session.get_modelmeta().custom_metadata_map)
-        meta = from_props(props)
+        meta = from_props(props, self.path)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.input_dtype = np.float16 if "float16" in inp.type else np.float32

@@ -43,7 +43,7 @@ def unpack(data: bytes, name: str = "engine") -> tuple[dict, bytes]:
                               hint="re-export it with: segctl export format=engine model=...") from e
     if not isinstance(meta, dict):
         raise CheckpointError(f"{name}: the .engine metadata header is not a mapping")
-    return normalise(meta), data[4 + n:]
+    return normalise(meta, name), data[4 + n:]
 
 
 def read_engine(path: str | os.PathLike) -> tuple[dict, bytes]:

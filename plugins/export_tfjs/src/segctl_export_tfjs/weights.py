@@ -39,10 +39,38 @@ def _decode(buf: memoryview, entry: dict) -> tuple[np.ndarray, int]:
     return arr, size
 
 
+MAX_SHARD_BYTES = 4 << 30
+
+
+def _check_shard(base: Path, name) -> None:
+    """A shard path must be a relative name of a regular file inside the model folder, so a crafted
+    manifest can neither read ``../../etc/passwd`` as weights nor block on ``/dev/zero`` or a FIFO."""
+    import os
+    import stat
+
+    root = Path(os.path.realpath(base))
+    bad = not isinstance(name, str) or not name or os.path.isabs(name) or ".." in Path(name).parts
+    target = Path(os.path.realpath(root / name)) if not bad else None
+    if bad or (target != root and root not in target.parents):
+        raise CheckpointError(f"{base}: weight shard {name!r} lies outside the model folder; refused",
+                              hint="shards must be plain file names next to model.json")
+    if target.exists():
+        st = target.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(f"{base}: weight shard {name!r} is not a regular file; refused")
+        if st.st_size > MAX_SHARD_BYTES:
+            raise CheckpointError(f"{base}: weight shard {name!r} is {st.st_size:,} bytes (limit {MAX_SHARD_BYTES:,})")
+
+
 def read_weights(manifest: list[dict], base: Path) -> dict[str, np.ndarray]:
     """``{weight name: array}`` for every entry of ``manifest``, shards read from ``base``."""
     weights: dict[str, np.ndarray] = {}
+    if not isinstance(manifest, list) or not all(isinstance(g, dict) and isinstance(g.get("paths"), list)
+                                                 and isinstance(g.get("weights"), list) for g in manifest):
+        raise CheckpointError(f"{base}: model.json 'weightsManifest' must be a list of {{paths, weights}} groups")
     for group in manifest:
+        for p in group["paths"]:
+            _check_shard(base, p)
         try:
             data = b"".join((base / p).read_bytes() for p in group["paths"])
         except OSError as e:

@@ -37,7 +37,7 @@ class TorchScriptBackend(Backend):
             raise CheckpointError(f"{self.path}: not a loadable TorchScript archive: {str(e).splitlines()[0]}",
                                   hint="re-export it with: segctl export format=torchscript model=...") from e
         self.model.train(False)
-        self.metadata = parse_torchscript_extra(extra)
+        self.metadata = parse_torchscript_extra(extra, self.path)
 
     def __call__(self, x):
         if not isinstance(x, torch.Tensor):

@@ -12,7 +12,10 @@ as models take) and a list of any of these. Unreadable images are skipped with a
 """
 from __future__ import annotations
 
+import atexit
 import glob as globlib
+import os
+import shutil
 import tempfile
 import urllib.parse
 import urllib.request
@@ -57,24 +60,71 @@ def is_stream(s) -> bool:
 
 
 def download(url: str, folder: str | None = None, timeout: float = 30.0) -> Path:
-    """Fetch ``url`` into a temp folder (nothing executed; the name comes from the URL path)."""
-    folder = Path(folder or tempfile.mkdtemp(prefix="segctl_src_"))
+    """Fetch ``url`` into a temp folder (nothing executed; the name comes from the URL path).
+
+    The rules of :mod:`segctl.nn.download` apply (https only unless ``SEGCTL_ALLOW_HTTP=1``, bounded
+    redirects and size, no HTML pages); a temp folder made here is removed when the process exits."""
+    from segctl.errors import SegctlError
+    from segctl.nn.download import copy_bounded, open_url
+
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="segctl_src_")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    folder = Path(folder)
     name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "download"
     dst = folder / name
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(dst, "wb") as f:
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
-    except OSError as e:
+        with open_url(url, timeout=timeout) as r, open(dst, "wb") as f:
+            copy_bounded(r, f, url)
+    except (OSError, SegctlError) as e:
+        dst.unlink(missing_ok=True)
+        if isinstance(e, SegctlError):
+            raise
         raise DataError(f"cannot download source {url}: {e}", hint="check the URL and your network") from e
     return dst
 
 
+def max_image_pixels() -> int:
+    """Largest declared image (w x h) ever decoded: 100 Mpx unless ``SEGCTL_MAX_IMAGE_PIXELS`` says
+    otherwise (the dataset formats use the same variable)."""
+    try:
+        return int(os.environ.get("SEGCTL_MAX_IMAGE_PIXELS", "") or 100_000_000)
+    except ValueError:
+        return 100_000_000
+
+
+def oversized(data) -> str:
+    """Why ``data`` (encoded image bytes) must not be decoded: its header declares more pixels than
+    :func:`max_image_pixels` (a 120 KB PNG can decode to 360 MB), else ''. Only the header is read."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(memoryview(data))) as img:
+                w, h = img.size
+    except Image.DecompressionBombError as e:
+        return f"image too large ({e})"
+    except Exception:  # noqa: BLE001 - not identifiable by PIL: OpenCV decides below
+        return ""
+    limit = max_image_pixels()
+    if w * h > limit:
+        return f"image too large: {w}x{h} = {w * h:,} pixels declared (limit {limit:,}; set SEGCTL_MAX_IMAGE_PIXELS)"
+    return ""
+
+
 def read_image(path: str) -> np.ndarray | None:
-    """BGR uint8 image with EXIF orientation applied, or ``None`` (with a warning) if unreadable."""
+    """BGR uint8 image with EXIF orientation applied, or ``None`` (with a warning) if unreadable
+    or declaring more pixels than :func:`max_image_pixels` (then it is never decoded)."""
     im = None
     try:
         data = np.fromfile(path, dtype=np.uint8)
+        big = oversized(data) if data.size else ""
+        if big:
+            warnings.warn(f"skipping {path}: {big}", stacklevel=2)
+            return None
         if data.size:
             im = cv2.imdecode(data, cv2.IMREAD_COLOR)  # applies EXIF orientation like imread
     except (OSError, cv2.error):
@@ -346,6 +396,9 @@ def read_input(item: str, timeout: float = 30.0, max_bytes: int = MAX_INPUT_BYTE
         return None, f"download larger than {max_bytes} bytes"
     if not data:
         return None, "empty file"
+    big = oversized(data)
+    if big:
+        return None, big
     try:
         im = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as e:

@@ -92,7 +92,8 @@ def test_video_with_stride(predictor, tmp_path):
     assert (predictor.save_dir / "clip.mp4").exists()
 
 
-def test_url_source_from_local_server(predictor, images):
+def test_url_source_from_local_server(predictor, images, monkeypatch):
+    monkeypatch.setenv("SEGCTL_ALLOW_HTTP", "1")  # the local test server speaks plain http
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(images))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     th = threading.Thread(target=srv.serve_forever, daemon=True)
