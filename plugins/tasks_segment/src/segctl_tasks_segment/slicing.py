@@ -20,8 +20,10 @@ Steps for one image:
    (intersection over the smaller of the two masks there, ``slice_match``): both tiles looked at
    the same pixels there, so the pieces of one object cut by a tile border agree in that zone even
    when neither piece holds the whole object -- which whole-mask IoU or box NMS cannot tell.
-   ``slice_merge=nmm`` (default) unions the masks (box recomputed from the union, score = the
-   highest of the parts); ``slice_merge=nms`` keeps the highest-scoring part and drops the others.
+   ``slice_merge=nmm`` (default) merges the parts into one instance: the most confident part's
+   mask, extended by the other parts only where its tiles did not see the image (so an object
+   whole in some tile keeps that tile's mask, and one larger than any tile is joined from its
+   pieces); box recomputed from the merged mask; score = the highest of the parts; ``slice_merge=nms`` keeps the highest-scoring part and drops the others.
    Detections from one tile are never merged with each other (the model's NMS already decided).
 """
 from __future__ import annotations
@@ -161,11 +163,18 @@ def zone_overlap(a, b) -> float:
 
 
 def _union(a: Instance, b: Instance) -> Instance:
-    """Mask union on the union rect; score = the higher score; parts kept for later matching."""
+    """``a`` (the more confident) extended by ``b`` where ``a``'s tiles did not see the image: inside
+    a tile that already contributed, its mask is kept as it is, so the merged mask is the one a
+    tile holding the object whole predicts (a plain OR of two tiles' slightly different masks
+    would grow the object at every seam). Score: the higher one. Parts are kept for matching."""
     r = (min(a.rect[0], b.rect[0]), min(a.rect[1], b.rect[1]), max(a.rect[2], b.rect[2]), max(a.rect[3], b.rect[3]))
     m = np.zeros((r[3] - r[1], r[2] - r[0]), bool)
-    for p in (a, b):
-        m[p.rect[1] - r[1]:p.rect[3] - r[1], p.rect[0] - r[0]:p.rect[2] - r[0]] |= p.mask
+    m[a.rect[1] - r[1]:a.rect[3] - r[1], a.rect[0] - r[0]:a.rect[2] - r[0]] = a.mask
+    add = np.zeros_like(m)
+    add[b.rect[1] - r[1]:b.rect[3] - r[1], b.rect[0] - r[0]:b.rect[2] - r[0]] = b.mask
+    for t, _, _ in a.tiles:  # pixels a's tiles saw are a's to decide
+        add[max(t[1] - r[1], 0):max(t[3] - r[1], 0), max(t[0] - r[0], 0):max(t[2] - r[0], 0)] = False
+    m |= add
     return Instance(a.cls, max(a.score, b.score), r, m, a.tile, a.tiles + b.tiles)
 
 
@@ -254,7 +263,22 @@ class CropMasks(Masks):
 
 def predict_instances(predictor, image: np.ndarray, dt: list | None = None) -> list[Instance]:
     """Tiles (and the optional full pass) of one BGR image through ``predictor``'s backend →
-    merged Instances. ``dt`` accumulates (preprocess, inference, postprocess) seconds."""
+    merged Instances, best first, at most ``max_det``. ``dt`` accumulates (preprocess, inference,
+    postprocess) seconds."""
+    cfg = predictor.cfg
+    dt = dt if dt is not None else [0.0, 0.0, 0.0]
+    insts = tile_instances(predictor, image, dt)
+    t0 = time.perf_counter()
+    merged = merge(insts, str(cfg.get("slice_merge") or "nmm"), float(cfg.get("slice_match", 0.5)),
+                   agnostic=bool(cfg.get("agnostic_nms")))
+    merged = [m for m in merged if m.mask.any()]
+    merged.sort(key=lambda m: -m.score)
+    dt[2] += time.perf_counter() - t0
+    return merged[:int(cfg.get("max_det") or 300)]
+
+
+def tile_instances(predictor, image: np.ndarray, dt: list | None = None) -> list[Instance]:
+    """Every tile's detections as Instances in full-image pixels, not merged yet."""
     cfg = predictor.cfg
     dt = dt if dt is not None else [0.0, 0.0, 0.0]
     h, w = image.shape[:2]
@@ -287,13 +311,7 @@ def predict_instances(predictor, image: np.ndarray, dt: list | None = None) -> l
             predictor._last_shape = tuple(x.shape[2:])
     finally:
         cfg["retina_masks"] = saved
-    t0 = time.perf_counter()
-    merged = merge(insts, str(cfg.get("slice_merge") or "nmm"), float(cfg.get("slice_match", 0.5)),
-                   agnostic=bool(cfg.get("agnostic_nms")))
-    merged = [m for m in merged if m.mask.any()]
-    merged.sort(key=lambda m: -m.score)
-    dt[2] += time.perf_counter() - t0
-    return merged[:int(cfg.get("max_det") or 300)]
+    return insts
 
 
 def to_results(insts: list[Instance], frame: Frame, names: dict, has_masks: bool = True) -> Results:
