@@ -79,6 +79,7 @@ def test_object_cut_by_a_tile_border_is_one_instance_with_the_whole_tile_mask(mo
     assert abs(x1 - ring_box[0]) < 8 and abs(x2 - ring_box[2]) < 8
 
 
+@pytest.mark.slow
 def test_nms_mode_keeps_one_piece(model):
     canvas = _canvas(640, 640, [("000003.jpg", (35, 0))])
     (r,) = model(canvas, slice=320, slice_overlap=0.25, slice_merge="nms", imgsz=320, conf=0.1, verbose=False,
