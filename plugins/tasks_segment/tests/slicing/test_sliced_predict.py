@@ -86,3 +86,23 @@ def test_nms_mode_keeps_one_piece(model):
                  backend="torch")
     sel, _ = _ring_mask(r, (300, 249, 353, 308))
     assert len(sel) == 1
+
+
+def test_downscaled_pass_maps_boxes_and_masks_to_full_image_pixels(model):
+    # one tile bigger than the image = the whole image letterboxed (gain 0.5 and padding): the
+    # cropped, warped masks must match plain predict's original-size (retina) masks
+    canvas = _canvas(480, 640, [("000003.jpg", (300, 150)), ("000001.jpg", (0, 0))])
+    kw = dict(imgsz=320, conf=0.05, verbose=False, backend="torch")
+    (plain,) = model(canvas, retina_masks=True, **kw)
+    (sl,) = model(canvas, slice=2000, **kw)
+    assert len(plain) > 0 and len(sl) == len(plain)
+    order_p = np.argsort(-plain.boxes.conf.numpy())
+    order_s = np.argsort(-sl.boxes.conf.numpy())
+    assert np.array_equal(plain.boxes.cls.numpy()[order_p], sl.boxes.cls.numpy()[order_s])
+    mp, ms = plain.masks.at_orig()[order_p], sl.masks.at_orig()[order_s]
+    ious = [(a & b).sum() / max((a | b).sum(), 1) for a, b in zip(mp, ms) if a.sum() > 50]
+    assert ious and min(ious) >= 0.9, ious
+    # sliced boxes are the masks' extent: inside plain predict's boxes (give or take a pixel)
+    bp, bs = plain.boxes.xyxy.numpy()[order_p], sl.boxes.xyxy.numpy()[order_s]
+    ok = [k for k in range(len(bp)) if mp[k].sum() > 50]
+    assert np.all(bs[ok, :2] >= bp[ok, :2] - 2) and np.all(bs[ok, 2:] <= bp[ok, 2:] + 2)
