@@ -218,6 +218,10 @@ class SegmentPredictor:
         return results
 
     def _predict_batch(self, frames: list[Frame]) -> list:
+        if self.cfg.get("slice"):  # small objects in large images: tiles + mask merging
+            from .slicing import predict_frames
+
+            return predict_frames(self, frames)
         t0 = time.perf_counter()
         x, ratio_pads = self.preprocess([f.image for f in frames])
         t1 = time.perf_counter()

@@ -78,6 +78,13 @@ OPTIONS = [
     O("line_width", None, "int", "box line width (default from image size)", (P,), nullable=True),
     # ---- track mode (docs/track.md); every predict key applies too
     O("tracker", "bytetrack", "str", "track: a registered tracker (bytetrack, botsort; segctl plugins) or a tracker YAML with tracker_type:", ("track",)),
+    # ---- sliced inference (small objects in large images; docs/predict.md "Sliced inference")
+    O("slice", False, "bool|int|list", "sliced inference: tile size (640 or [h, w]; true: imgsz); tiles with overlap run at native scale, duplicates merged by mask", (V, P)),
+    O("slice_overlap", 0.2, "float", "slice: overlap of neighbouring tiles, fraction of a tile (at least the size of the objects)", (V, P)),
+    O("slice_merge", "nmm", "str", "slice: nmm unions the masks of one object's tile pieces (box from the union, score = max); nms keeps the best piece", (V, P), choices=("nmm", "nms")),
+    O("slice_match", 0.5, "float", "slice: two tiles' detections are one object when their masks overlap by this much (intersection over the smaller) where both tiles see the image", (V, P)),
+    O("slice_full", False, "bool", "slice: also run the whole image downscaled to imgsz (large objects no tile holds)", (V, P)),
+    O("slice_batch", None, "int", "slice: tiles per backend call (default batch)", (V, P), nullable=True),
     # ---- runners (where predict/val execute; docs/scale-out.md)
     O("runner", "local", "str", "where predict/val run: local (this process) or a runner plugin such as ray (segctl plugins)", (V, P)),
     O("ray_address", None, "str", "runner=ray: cluster to join (auto: the running one; ray://head:10001); unset: join a running local one or start one", (V, P), nullable=True),

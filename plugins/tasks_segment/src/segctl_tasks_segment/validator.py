@@ -67,6 +67,10 @@ class SegmentValidator:
     @torch.no_grad()
     def run(self):
         """Stand-alone validation of ``cfg["model"]`` (a model, ``.pt`` or exported artifact)."""
+        if self.cfg.get("slice"):  # full-size images in tiles (small objects in large images)
+            from .slicing_val import run_sliced_val
+
+            return run_sliced_val(self)
         infer = self.setup()
         m = self._evaluate(infer, plots=bool(self.cfg.get("plots")), verbose=True)
         if self.cfg.get("save_json"):
