@@ -30,13 +30,15 @@ def test_weights_dir_then_download(tmp_path, monkeypatch, y11_session):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
+        monkeypatch.setenv("SEGCTL_ALLOW_HTTP", "1")  # the local test server speaks plain http
         monkeypatch.setenv("SEGCTL_WEIGHTS_DIR", str(tmp_path / "w"))
         monkeypatch.setenv("SEGCTL_YOLO11_WEIGHTS_URL", f"http://127.0.0.1:{httpd.server_address[1]}/{{name}}")
         p = plugin.segctl_resolve_uri(uri="yolo11n-seg.pt", kind="weights", session=None)
     finally:
         httpd.shutdown()
         httpd.server_close()
-    assert Path(p) == tmp_path / "w" / "yolo11n-seg.pt" and Path(p).is_file()
+    # downloads are cached per URL (<weights dir>/url-<hash>/<name>), see docs/security.md
+    assert Path(p).name == "yolo11n-seg.pt" and Path(p).parent.parent == tmp_path / "w" and Path(p).is_file()
     # cached now: the server is gone and the name still resolves
     assert plugin.segctl_resolve_uri(uri="yolo11n-seg.pt", kind="weights", session=None) == p
     from segctl.nn import load_checkpoint

@@ -20,9 +20,9 @@ INTEGER_TYPES = frozenset({"INT8", "UINT8", "INT32", "INT64", "INT16"})
 
 def inspect(model_bytes: bytes) -> dict:
     """``{"ops": {name: count}, "cpu_ops": [...], "float_tensors": [...], "io": {name: type}}``."""
-    from segctl_export_tflite.flatbuffer_meta import _schema
+    from segctl_export_tflite.flatbuffer_meta import tflite_schema
 
-    schema = _schema()
+    schema = tflite_schema()
     op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     model = schema.Model.GetRootAs(bytearray(model_bytes), 0)

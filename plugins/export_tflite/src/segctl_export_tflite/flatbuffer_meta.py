@@ -14,7 +14,7 @@ from segctl.export.metadata import _plain, normalise
 KEY = "segctl"
 
 
-def _schema():
+def tflite_schema():
     """The TFLite flatbuffer schema module from LiteRT or TensorFlow, whichever is installed."""
     try:
         from ai_edge_litert import schema_py_generated as schema
@@ -27,7 +27,7 @@ def embed(model_bytes: bytes, meta: dict) -> bytes:
     """``model_bytes`` with ``meta`` stored (JSON) as the ``segctl`` metadata buffer (replacing one)."""
     import flatbuffers
 
-    schema = _schema()
+    schema = tflite_schema()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(bytearray(model_bytes), 0))
     buf = schema.BufferT()
     buf.data = list(json.dumps(_plain(meta)).encode("utf-8"))
@@ -45,7 +45,7 @@ def embed(model_bytes: bytes, meta: dict) -> bytes:
 
 def read(model_bytes: bytes) -> dict:
     """The embedded segctl metadata, or ``{}`` when the file has none."""
-    schema = _schema()
+    schema = tflite_schema()
     model = schema.Model.GetRootAs(bytearray(model_bytes), 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)

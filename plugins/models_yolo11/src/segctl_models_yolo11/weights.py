@@ -17,10 +17,10 @@ _NAME = re.compile(r"^yolo11[nslmx](-seg)?\.pt$")
 
 def resolve(uri: str) -> str | None:
     from segctl.nn.download import resolve_weights
-    from segctl_models_yolov8.weights import _sha, weights_dir
+    from segctl_models_yolov8.weights import expected_sha256, weights_dir
 
     name = Path(uri).name
     if not _NAME.match(name) or Path(uri).parent != Path("."):
         return None
     template = os.environ.get("SEGCTL_YOLO11_WEIGHTS_URL", DEFAULT_URL)
-    return str(resolve_weights(name, weights_dir(), template, _sha(name)))
+    return str(resolve_weights(name, weights_dir(), template, expected_sha256(name)))

@@ -20,7 +20,9 @@ def weights_dir() -> Path:
     return Path(os.environ.get("SEGCTL_WEIGHTS_DIR") or Path.home() / ".cache" / "segctl" / "weights")
 
 
-def _sha(name: str) -> str | None:
+def expected_sha256(name: str) -> str | None:
+    """The SHA-256 that ``SEGCTL_WEIGHTS_SHA256`` (``name=hex,name=hex``) names for ``name``, if any
+    (public: other architecture plugins verify their named weights the same way)."""
     for item in os.environ.get("SEGCTL_WEIGHTS_SHA256", "").split(","):
         if "=" in item and item.split("=", 1)[0].strip() == name:
             return item.split("=", 1)[1].strip()
@@ -32,9 +34,9 @@ def resolve(uri: str) -> str | None:
 
     if uri.startswith(("http://", "https://")):
         name = uri.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
-        return str(resolve_weights(name, weights_dir(), uri.replace(name, "{name}"), _sha(name)))
+        return str(resolve_weights(name, weights_dir(), uri.replace(name, "{name}"), expected_sha256(name)))
     name = Path(uri).name
     if not _NAME.match(name) or Path(uri).parent != Path("."):
         return None
     template = os.environ.get("SEGCTL_WEIGHTS_URL", DEFAULT_URL)
-    return str(resolve_weights(name, weights_dir(), template, _sha(name)))
+    return str(resolve_weights(name, weights_dir(), template, expected_sha256(name)))
