@@ -82,7 +82,7 @@ class SegmentPredictor:
     def stream(self, source):
         """Generator of Results (one per image / video frame)."""
         verbose = self.cfg.get("verbose", True)
-        bs = max(int(self.cfg.get("batch") or 1), 1) if self.dynamic else int(self.backend.metadata.get("batch", 1) or 1)
+        bs = _predict_batch(self.cfg.get("batch")) if self.dynamic else int(self.backend.metadata.get("batch", 1) or 1)
         try:
             for frames in batched(iter_frames(source, int(self.cfg.get("vid_stride") or 1)), bs):
                 results = self._predict_batch(frames)
@@ -270,3 +270,9 @@ def _classes(c):
     if c is None:
         return None
     return [int(v) for v in (c if isinstance(c, (list, tuple)) else [c])]
+
+
+def _predict_batch(batch) -> int:
+    """Images per inference batch: ``batch``, or 16 for the default ``-1`` (auto is a training rule)."""
+    b = int(batch or 1)
+    return 16 if b == -1 else max(b, 1)
