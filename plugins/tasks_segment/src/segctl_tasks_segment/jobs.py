@@ -144,7 +144,7 @@ class PredictJob:
         self.max_batch = None if probe.dynamic else int(meta.get("batch", 1) or 1)
         model, model_hash = _model_source(cfg, getattr(probe.backend, "model", None))
         del probe
-        self.batch = max(int(cfg.get("batch") or 1), 1)
+        self.batch = 16 if int(cfg.get("batch") or 1) == -1 else max(int(cfg.get("batch") or 1), 1)
         self.gpu = _gpu_wanted(cfg)
         self.polygons = bool(cfg.get("polygons"))
         self.save = bool(cfg.get("save"))

@@ -102,7 +102,7 @@ class SegmentPredictor:
         """Generator of Results (one per image / video frame). Files, videos and streams are read
         by a background thread one step ahead (:func:`.sources.prefetch`)."""
         verbose = self.cfg.get("verbose", True)
-        bs = max(int(self.cfg.get("batch") or 1), 1) if self.dynamic else int(self.backend.metadata.get("batch", 1) or 1)
+        bs = _images_per_batch(self.cfg.get("batch")) if self.dynamic else int(self.backend.metadata.get("batch", 1) or 1)
         self.seen, self.dt = 0, [0.0, 0.0, 0.0]
         frames_in = iter_frames(source, int(self.cfg.get("vid_stride") or 1))
         if prefetch_worthwhile(source):
@@ -312,3 +312,9 @@ def _classes(c):
     if c is None:
         return None
     return [int(v) for v in (c if isinstance(c, (list, tuple)) else [c])]
+
+
+def _images_per_batch(batch) -> int:
+    """Images per inference batch: ``batch``, or 16 for the default ``-1`` (auto is a training rule)."""
+    b = int(batch or 1)
+    return 16 if b == -1 else max(b, 1)

@@ -16,7 +16,7 @@ OPTIONS = [
     O("model", None, "str", "model config (yolov8n-seg.yaml), checkpoint (.pt) or exported artifact", ALL, nullable=True),
     O("data", None, "str", "dataset YAML, COCO JSON, folder, or a named dataset (shapes-seg)", (T, V, E), nullable=True),
     O("imgsz", 640, "int|list", "input size (square int, or [h, w] for predict/export)", ALL),
-    O("batch", 16, "int|float", "batch size (train/val), images per inference batch (predict), export batch", ALL),
+    O("batch", -1, "int|float", "batch size; -1: train chooses it from the dataset size (4-16, docs/training.md), val/predict use 16; export batch (default 1)", ALL),
     O("device", None, "str|int", "cpu, 0, cuda:0, 0,1 (DDP), mps; default: first GPU else cpu", ALL, nullable=True),
     O("workers", 8, "int", "data-loading worker processes (capped at the CPU count); runner=ray: inference actors (capped at the cluster's GPUs, else CPUs)", TVP),
     O("project", None, "str", "runs root folder (default runs/<task>)", TVP, nullable=True),

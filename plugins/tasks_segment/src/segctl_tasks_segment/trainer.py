@@ -30,8 +30,8 @@ from . import checkpointing as ckpt_mod
 from . import ddp, elastic, progress
 from .engine_setup import (build_train_model, load_split, make_loader, run_dir_for, seed_everything,
                            try_plot_batch, try_plot_labels)
-from .optim import (ModelEMA, accumulation_steps, build_optimizer, lr_lambda, unwrap, warmup_iterations,
-                    warmup_step)
+from .optim import (ModelEMA, accumulation_steps, build_optimizer, lr_lambda, resolve_batch, unwrap,
+                    warmup_iterations, warmup_step)
 
 MAX_BAD_STEPS = 3
 
@@ -120,9 +120,10 @@ class SegmentTrainer:
         gs = max(int(max(unwrap(self.model).stride)), 32)
         self.imgsz = max(int(cfg["imgsz"] if not isinstance(cfg["imgsz"], list) else cfg["imgsz"][0]) // gs * gs, gs)
         self.stride = gs
-        bs = int(cfg.get("batch") or 16)
-        if bs < 1:
-            raise ConfigError(f"batch={cfg.get('batch')} is not valid for training", hint="use a positive integer")
+        # batch=-1 (the default): chosen from the training-set size (optim.auto_batch); the chosen
+        # number is what args.yaml and the checkpoints record
+        bs = resolve_batch(cfg.get("batch"), len(self.train_index.records), self.world)
+        cfg["batch"] = bs
         self.batch_size = max(bs // self.world, 1)
         self.train_loader, self.train_set = make_loader(self.train_index, cfg, self.imgsz, self.batch_size, gs,
                                                         train=True, rank=self.rank, world=self.world)
@@ -366,7 +367,8 @@ class SegmentTrainer:
 
     def _optimizer_step(self, epoch: int, i: int) -> None:
         self.scaler.unscale_(self.optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=10.0,
+                                              foreach=self.device.type in ("cpu", "cuda") or None)
         ok = ddp.all_true(bool(torch.isfinite(norm)), self.world)
         if not ok and not self.amp:
             self._bad_step(epoch, i, "gradient")

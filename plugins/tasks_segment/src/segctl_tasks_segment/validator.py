@@ -110,6 +110,7 @@ class SegmentValidator:
         stride = int(max(backend.stride)) if hasattr(backend.stride, "__iter__") else int(backend.stride or 32)
         imgsz = cfg["imgsz"][0] if isinstance(cfg["imgsz"], list) else int(cfg["imgsz"])
         batch = int(cfg.get("batch") or 16)
+        batch = batch if batch > 0 else 16  # batch=-1 (auto) is a training rule; val reads 16
         if fixed:  # static exported graph: square inputs of its own size and batch
             cfg["rect"] = False
             mi = meta.get("imgsz", imgsz)

@@ -1,6 +1,7 @@
 """Optimiser groups, accumulation/warm-up rules, schedule shape, EMA ramp, RNG capture."""
 from __future__ import annotations
 
+import copy
 import random
 
 import numpy as np
@@ -41,9 +42,28 @@ def test_accumulation_keeps_enough_steps_per_epoch():
     assert optim.accumulation_steps(64, 4, 200) == 3       # 800 images: capped so >= 64 steps per epoch
     assert optim.accumulation_steps(64, 16, 1000) == 4     # big sets keep the nominal batch
     assert optim.accumulation_steps(64, 128, 100) == 1
-    assert optim.warmup_iterations(3, 8, 30) == 24         # tiny set: no 100-iteration floor
-    assert optim.warmup_iterations(3, 10, 1000) == 100     # long run: at least 100
+    assert optim.warmup_iterations(3, 8, 30) == 24         # 3 epochs = 10 % of a 30-epoch run
+    assert optim.warmup_iterations(3, 10, 1000) == 30      # long run: 3 epochs, no 100-iteration floor
+    assert optim.warmup_iterations(3, 32, 10) == 32        # short run: capped at 10 % (not 3 of 10 epochs)
+    assert optim.warmup_iterations(3, 1, 2) == 1           # at least one iteration
     assert optim.warmup_iterations(0, 10, 10) == 0
+
+
+def test_auto_batch_gives_small_sets_enough_steps():
+    """batch=-1: the largest of 16/8/4 with >= 32 batches per epoch (docs/training.md, the default rule)."""
+    assert [optim.auto_batch(n) for n in (10, 128, 255, 256, 511, 512, 118_287)] == [4, 4, 4, 8, 8, 16, 16]
+    assert optim.auto_batch(128, world=8) == 8             # at least one image per process
+    assert optim.resolve_batch(-1, 128) == 4 and optim.resolve_batch(-1, 5000) == 16
+    assert optim.resolve_batch(16, 128) == 16 and optim.resolve_batch(2.0, 128) == 2   # a given batch is kept
+    for bad in (0, -2, 2.5, "x"):
+        with pytest.raises(ConfigError, match="batch"):
+            optim.resolve_batch(bad, 128)
+
+
+def test_schema_default_batch_is_auto():
+    from segctl_tasks_segment.schema import OPTIONS
+
+    assert next(o for o in OPTIONS if o.name == "batch").default == -1
 
 
 def test_lr_schedule_ends_at_lrf():
@@ -112,3 +132,56 @@ def test_finished_or_foreign_runs_refused(tmp_path):
     with pytest.raises(CheckpointError, match="class list"):
         ck.check_resumable(live, tmp_path / "last.pt", {}, None, {0: "b"})
     ck.check_resumable(live, tmp_path / "last.pt", {}, {"backbone": [1], "head": [2]}, {0: "a"})
+
+
+def test_ema_reuses_its_tensor_list_with_identical_results():
+    """The EMA keeps the paired tensor lists between steps; the result equals a fresh state_dict
+    walk every step, also after in-place loads and after a parameter is replaced."""
+    torch.manual_seed(0)
+    net = _net()
+    fast = optim.ModelEMA(net)
+    plain = optim.ModelEMA(net)
+    plain._tensors = lambda src: _fresh_pairs(plain, src)  # no reuse: the previous behaviour
+    for step in range(6):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        if step == 2:
+            net.load_state_dict({k: v * 0.5 for k, v in net.state_dict().items()})  # in place (NaN restore)
+        if step == 4:
+            net[0].weight = nn.Parameter(net[0].weight.detach().clone() + 1)  # replaced: rebuilt
+        fast.update(net)
+        plain.update(net)
+        for (k, a), b in zip(fast.ema.state_dict().items(), plain.ema.state_dict().values()):
+            assert torch.equal(a, b), (step, k)
+    assert fast.updates == plain.updates == 6
+
+
+def _fresh_pairs(ema, src):
+    msd, esd = src.state_dict(), ema.ema.state_dict()
+    keys = [k for k, v in esd.items() if v.dtype.is_floating_point]
+    return [esd[k] for k in keys], [msd[k].detach().to(esd[k].dtype) for k in keys]
+
+
+def test_adam_family_uses_the_fused_kernel_on_cpu():
+    opt, name, *_ = optim.build_optimizer(_net(), "AdamW", lr=1e-3)
+    assert all(g.get("fused") for g in opt.param_groups)
+    assert not any(g.get("fused") for g in optim.build_optimizer(_net(), "NAdam", lr=1e-3)[0].param_groups)
+    # same update as the foreach path up to float rounding (no bias right before a BatchNorm: its
+    # gradient is rounding noise, which Adam scales up to full steps in either path)
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 8, 3), nn.SiLU(), nn.Conv2d(8, 4, 1))
+    b = copy.deepcopy(a)
+    b.load_state_dict(a.state_dict())
+    oa = optim.build_optimizer(a, "AdamW", lr=1e-2, decay=1e-2)[0]
+    ob = optim.build_optimizer(b, "AdamW", lr=1e-2, decay=1e-2)[0]
+    for g in ob.param_groups:  # the previous (foreach) path
+        g["fused"], g["foreach"] = None, True
+    for _ in range(5):
+        x = torch.randn(2, 3, 8, 8)
+        for net, opt in ((a, oa), (b, ob)):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.allclose(va, vb, atol=1e-6), k
