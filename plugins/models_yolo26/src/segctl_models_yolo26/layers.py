@@ -108,7 +108,7 @@ class Segment26(Segment11):
     eval mode → ``(pred [B, 4+nc+nm, N], proto)`` like YOLOv8's Segment, from the branch chosen by
     ``end2end``: ``False`` (default, as the reference's default) the one-to-many outputs, meant for
     NMS; ``True`` the one-to-one outputs, which are final detections after a confidence threshold
-    and a top-k (:func:`topk_e2e`) — no NMS. train mode → ``{"one2many": (feats, mc, proto),
+    and a top-k (the segment task's ``end2end=True``) — no NMS. train mode → ``{"one2many": (feats, mc, proto),
     "one2one": (feats, mc, proto), "semseg": logits}``; the one-to-one branch sees detached
     features (it is trained without disturbing the shared neck, as published for dual assignment).
     """
@@ -159,21 +159,3 @@ class Segment26(Segment11):
         self.proto.semseg = None
         return self
 
-
-def topk_e2e(pred: torch.Tensor, nc: int, max_det: int = MAX_DET, conf: float = 0.0):
-    """Final detections from one-to-one outputs ``[B, 4+nc+nm, N]`` without NMS.
-
-    Per image: best class per anchor, the ``max_det`` highest scores, those ≥ ``conf``. Returns a
-    list of ``[k, 6+nm]`` tensors ``(x1, y1, x2, y2, score, class, mask coefficients...)``."""
-    out = []
-    for p in pred.transpose(1, 2):  # [N, 4+nc+nm]
-        box, scores, mc = p[:, :4], p[:, 4:4 + nc], p[:, 4 + nc:]
-        score, cls = scores.max(1)
-        k = min(max_det, score.shape[0])
-        score, idx = score.topk(k)
-        keep = score >= conf
-        idx, score = idx[keep], score[keep]
-        b = box[idx]
-        xyxy = torch.cat((b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2), 1)
-        out.append(torch.cat((xyxy, score[:, None], cls[idx, None].to(xyxy.dtype), mc[idx]), 1))
-    return out

@@ -101,6 +101,9 @@ class SegmentValidator:
         self.device = select_device(cfg)
         backend = load_backend(src, self.session, device=str(self.device))
         self.backend = backend
+        from .end2end import configure
+
+        self.end2end = configure(backend, bool(cfg.get("end2end")))  # the model says if it can
         half = bool(cfg.get("half")) and self.device.type == "cuda"
         meta = getattr(backend, "metadata", {}) or {}
         fixed = not meta.get("dynamic", True)
@@ -197,6 +200,10 @@ class SegmentValidator:
         if isinstance(proto, (list, tuple)):  # some graphs return (pred, (feats, mc, proto))
             proto = proto[-1]
         self._protos = proto
+        if getattr(self, "end2end", False):  # one-to-one outputs: already final, no NMS
+            from .end2end import topk_detections
+
+            return topk_detections(pred, conf=self.conf, max_det=self.max_det, nc=nc)
         return non_max_suppression(pred, conf=self.conf, iou=self.iou, max_det=self.max_det, nc=nc,
                                    multi_label=True, agnostic=bool(self.cfg.get("single_cls")))
 
