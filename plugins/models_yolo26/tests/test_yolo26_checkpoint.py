@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from segctl.errors import UnsafeCheckpointError
+from segctl.errors import UnsafeCheckpointError, UsageError
 from segctl.nn import load_checkpoint, model_from_checkpoint
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ultralytics"  # shared, one copy
@@ -153,3 +153,34 @@ def test_crafted_yolo26_pickles_refused(tmp_path, y26_session, kind, pattern):
     with pytest.raises(UnsafeCheckpointError, match=pattern):
         load_checkpoint(path, session=y26_session)
     assert not marker.exists() and "ultralytics" not in sys.modules
+
+
+def test_predict_end2end_reads_the_one2one_branch_without_nms(yolo, model):
+    """``end2end=True``: final detections straight from the one-to-one branch — the same boxes
+    and scores as its raw outputs' top scores, no NMS; ``end2end=False`` is the NMS path above."""
+    src = str(FIXTURES / "images" / "000001.jpg")
+    (r,) = yolo.predict(src, imgsz=320, conf=0.05, end2end=True, verbose=False)
+    (r_nms,) = yolo.predict(src, imgsz=320, conf=0.05, verbose=False)
+    conf = r.boxes.conf.cpu().numpy()
+    assert len(conf) and (conf >= 0.05).all() and (np.diff(conf) <= 0).all()
+    assert len(r.masks.xy) == len(conf)
+    assert len(conf) != len(r_nms.boxes) or not np.allclose(conf, r_nms.boxes.conf.cpu().numpy())
+    # the scores are exactly the one-to-one branch's best ones on the same letterboxed input
+    img = cv2.imread(src)[..., ::-1].transpose(2, 0, 1).copy()
+    x = torch.from_numpy(img).float()[None] / 255
+    model.head.end2end = True
+    try:
+        with torch.no_grad():
+            pred, _ = model(x)
+    finally:
+        model.head.end2end = False
+    best = pred[0, 4:11].max(0).values.sort(descending=True).values[: len(conf)].numpy()
+    assert np.abs(best - conf).max() < 1e-3
+
+
+def test_end2end_refused_for_a_model_without_one_to_one_head():
+    from segctl import YOLO
+
+    with pytest.raises(UsageError, match="no one-to-one"):
+        YOLO(str(FIXTURES / "yolov8n-seg-shapes.pt")).predict(str(FIXTURES / "images" / "000001.jpg"),
+                                                              imgsz=320, end2end=True, verbose=False)
