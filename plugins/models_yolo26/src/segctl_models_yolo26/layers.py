@@ -94,12 +94,13 @@ class Proto26(nn.Module):
             f = f + F.interpolate(refine(xs[i + 1]), scale_factor=2 ** (i + 1), mode="nearest")
         return self.feat_fuse(f)
 
+    def protos(self, f):
+        return self.cv3(self.cv2(self.upsample(self.cv1(f))))
+
     def forward(self, xs):
-        f = self.fused(xs)
-        p = self.cv3(self.cv2(self.upsample(self.cv1(f))))
-        if self.training:
-            return p, self.semseg(f)
-        return p
+        """Prototypes only; the head asks for the semantic logits itself (``semseg(fused(xs))``)
+        when it is in training mode, so switching the head alone is enough (validation loss)."""
+        return self.protos(self.fused(xs))
 
 
 class Segment26(Segment11):
@@ -139,7 +140,8 @@ class Segment26(Segment11):
 
     def forward(self, x):
         if self.training:
-            p, sem = self.proto(x)
+            f = self.proto.fused(x)
+            p, sem = self.proto.protos(f), self.proto.semseg(f)
             f1, m1 = self._branch(x, self.cv2, self.cv3, self.cv4)
             xd = [xi.detach() for xi in x]
             f2, m2 = self._branch(xd, self.one2one_cv2, self.one2one_cv3, self.one2one_cv4)

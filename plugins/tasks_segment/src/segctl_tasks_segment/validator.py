@@ -405,6 +405,15 @@ def _module_infer(model, half: bool = False):
     return infer
 
 
+def _to_float(raw):
+    """fp32 copy of a head's training output: tensors, lists/tuples and dicts of them."""
+    if isinstance(raw, dict):
+        return {k: _to_float(v) for k, v in raw.items()}
+    if isinstance(raw, (list, tuple)):
+        return type(raw)(_to_float(r) for r in raw)
+    return raw.float() if isinstance(raw, torch.Tensor) else raw
+
+
 def _val_loss_fn(model, criterion):
     """``loss_fn(batch) -> loss items`` for the batch just run through ``model`` in eval mode, or None.
 
@@ -425,7 +434,7 @@ def _val_loss_fn(model, criterion):
             raw = head(list(feats["x"]))
         finally:
             head.training = False
-        raw = tuple([t.float() for t in r] if isinstance(r, list) else r.float() for r in raw)
+        raw = _to_float(raw)
         return criterion(raw, batch)[1]
 
     loss_fn.remove = handle.remove
