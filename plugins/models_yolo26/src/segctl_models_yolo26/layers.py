@@ -28,8 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segctl_models_yolo11.layers import C3k2, PSABlock
-from segctl_models_yolo11.layers import Segment11
+from segctl_models_yolo11.layers import C3k2, PSABlock, Segment11
 from segctl_models_yolov8.layers import Bottleneck, Conv, Detect
 
 MAX_DET = 300
