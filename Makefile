@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # default plugins (the "segctl" meta-distribution's dependencies) install with their dependencies;
 # the heavy export plugins install without them (--no-deps) so they are listed, with the exact
 # install command, by `segctl export formats`; `make install-<runtime>` adds a runtime.
-PLUGINS := models_yolov8 models_yolo11 dataset_yolo dataset_coco dataset_shapes tasks_segment trackers loggers export_onnx export_torchscript
+PLUGINS := models_yolov8 models_yolo11 models_yolo26 dataset_yolo dataset_coco dataset_shapes tasks_segment trackers loggers export_onnx export_torchscript
 HEAVY := $(filter-out $(PLUGINS),$(notdir $(wildcard plugins/*)))
 # torch from this machine's local wheel store (CPU use; CUDA build on x86_64); pinned project-wide.
 TORCH := torch==2.14.1 torchvision==0.29.1

@@ -10,6 +10,9 @@ Outputs (``B`` images, ``D = min(max_det, candidates)`` slots, unused slots zero
 ``boxes`` [B, D, 4] xyxy input pixels, ``scores`` [B, D], ``classes`` [B, D] int64,
 ``masks`` [B, D, H/4, W/4] (or [B, D, H, W] with ``retina_masks``) sigmoid probabilities already
 cropped to their box (threshold at 0.5), ``num`` [B] int64 valid detections per image.
+
+With ``end2end=True`` (a model whose head has one-to-one outputs, see docs/contracts.md) the same
+wrapper keeps the top ``max_det`` scores above ``conf`` without any NMS op: the outputs are final.
 """
 from __future__ import annotations
 
@@ -43,11 +46,12 @@ def _class():
         before NMS; it is fixed when traced, so dynamic-size exports use 0."""
 
         def __init__(self, model, nc: int, conf: float, iou: float, max_det: int,
-                     retina_masks: bool = False, pre_k: int = 0, agnostic: bool = False):
+                     retina_masks: bool = False, pre_k: int = 0, agnostic: bool = False, nms: bool = True):
             super().__init__()
             self.model = model
             self.nc, self.conf, self.iou, self.max_det = int(nc), float(conf), float(iou), int(max_det)
             self.retina_masks, self.pre_k, self.agnostic = bool(retina_masks), int(pre_k), bool(agnostic)
+            self.nms = bool(nms)  # False: the model's outputs are one-to-one (end2end), final as they are
 
         def forward(self, x):
             pred, proto = split_outputs(self.model(x))
@@ -66,9 +70,12 @@ def _class():
             image = torch.arange(b, device=x.device).view(-1, 1).expand(b, k)
             group = image if self.agnostic else image * nc + classes
             flat_scores = scores.reshape(-1)
-            keep = torchvision.ops.batched_nms(boxes.reshape(-1, 4).float(), flat_scores.float(),
-                                               group.reshape(-1), self.iou)
-            kept = torch.zeros_like(flat_scores).scatter(0, keep, torch.ones_like(keep, dtype=flat_scores.dtype))
+            if self.nms:
+                keep = torchvision.ops.batched_nms(boxes.reshape(-1, 4).float(), flat_scores.float(),
+                                                   group.reshape(-1), self.iou)
+                kept = torch.zeros_like(flat_scores).scatter(0, keep, torch.ones_like(keep, dtype=flat_scores.dtype))
+            else:  # one-to-one outputs: top-k and the confidence threshold only, no NMS op in the graph
+                kept = torch.ones_like(flat_scores)
             ranked = torch.where((kept.view(b, k) > 0) & (scores > self.conf), scores, torch.full_like(scores, -1.0))
             top, ti = ranked.topk(min(self.max_det, k), dim=1)
             valid = top > -0.5
@@ -109,4 +116,4 @@ def end2end(model: Any, args: dict, nc: int):
     pre_k = 0 if args.get("dynamic") else max(1000, int(args.get("max_det", 300)))
     return cls(model, nc=nc, conf=args.get("conf", 0.25), iou=args.get("iou", 0.7),
                max_det=args.get("max_det", 300), retina_masks=args.get("retina_masks", False),
-               pre_k=pre_k).train(False)
+               pre_k=pre_k, nms=not args.get("end2end")).train(False)

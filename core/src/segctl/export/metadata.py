@@ -105,6 +105,7 @@ def build_metadata(model: Any, args: dict, fmt: str) -> dict:
         "half": bool(args.get("half")),
         "int8": bool(args.get("int8")),
         "nms": bool(args.get("nms")),
+        "end2end": bool(args.get("end2end")),
         "preprocess": dict(PREPROCESS),
         "args": export_args,
         "segctl_version": __version__,

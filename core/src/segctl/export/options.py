@@ -13,17 +13,18 @@ from typing import Any
 from ..errors import MissingDependencyError, UsageError
 
 #: keys every export accepts, whatever the format
-COMMON: tuple[str, ...] = ("format", "model", "output", "verify")
+#: (``end2end`` is a property of the model, not of the format: see :func:`segctl.export.run.use_end2end`)
+COMMON: tuple[str, ...] = ("format", "model", "output", "verify", "end2end")
 
 #: every export option segctl knows, with its default
 DEFAULTS: dict[str, Any] = {
     "imgsz": 640, "batch": 1, "half": False, "int8": False, "dynamic": False, "simplify": True,
     "opset": None, "nms": False, "optimize": False, "keras": False, "workspace": None, "data": None,
     "fraction": 1.0, "device": "cpu", "conf": 0.25, "iou": 0.7, "max_det": 300, "retina_masks": False,
-    "output": None, "verify": True,
+    "output": None, "verify": True, "end2end": False,
 }
 
-_BOOLS = ("half", "int8", "dynamic", "simplify", "nms", "optimize", "keras", "retina_masks")
+_BOOLS = ("half", "int8", "dynamic", "simplify", "nms", "optimize", "keras", "retina_masks", "end2end")
 
 
 def _bool(key: str, value: Any) -> bool:

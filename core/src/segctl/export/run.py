@@ -65,6 +65,21 @@ def load_model(source: Any, session: Any, device: str = "cpu") -> tuple[Any, Pat
     return module, path
 
 
+def use_end2end(module: Any, want: bool) -> None:
+    """``end2end=True``: export the one-to-one (NMS-free) outputs of a head that has them.
+
+    The protocol (docs/contracts.md, "End-to-end heads"): the model's head declares
+    ``end2end_capable = True`` and reads its one-to-one branch while ``end2end`` is true, keeping
+    the ordinary ``(pred, proto)`` layout. Other models are refused: there is nothing to switch."""
+    if not want:
+        return
+    head = getattr(module, "head", None)
+    if not getattr(head, "end2end_capable", False):
+        raise UsageError("end2end=True: this model has no one-to-one (NMS-free) head",
+                         hint="export without end2end=True (nms=True adds NMS to the graph instead)")
+    head.end2end = True
+
+
 def _source_path(model: Any) -> Path | None:
     """The file an export source names (for the default output name), without loading it."""
     src = model if isinstance(model, (str, os.PathLike)) else getattr(model, "pt_path", None) or getattr(model, "source", None)
@@ -208,6 +223,7 @@ def export(model: Any, session: Any, **args: Any) -> Path:
     for spec in chain:
         check_available(spec)
     module, source = load_model(model, session, opts["device"])
+    use_end2end(module, bool(opts.get("end2end")))
     check_finite(module, opts)
     deps: dict[str, Path] = {}
     final = output_path(target, source, opts)

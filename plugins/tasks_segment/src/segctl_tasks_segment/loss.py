@@ -93,6 +93,8 @@ class DetectionLoss:
 
     def _decode(self, anchor_points, pred_distri):
         B, N, _ = pred_distri.shape
+        if self.reg_max == 1:  # direct box regression (no DFL): the four side distances themselves
+            return dist2bbox(pred_distri, anchor_points)
         dist = pred_distri.view(B, N, 4, self.reg_max).softmax(3) @ self.proj.to(pred_distri)
         return dist2bbox(dist, anchor_points)
 
@@ -131,6 +133,8 @@ class DetectionLoss:
         weight = ts.sum(-1)[fg].unsqueeze(-1)
         ciou = bbox_ciou(a["pred_bboxes"][fg], target[fg])
         box = ((1.0 - ciou)[:, None] * weight).sum() / ts_sum
+        if self.reg_max == 1:  # no distribution to learn: the box (CIoU) loss alone
+            return box, cls, box * 0
         ltrb = bbox2dist(a["anchor_points"], target, self.reg_max - 1)
         dfl = self.dfl(a["pred_distri"][fg].view(-1, 4, self.reg_max), ltrb[fg])
         return box, cls, (dfl * weight).sum() / ts_sum
@@ -207,3 +211,56 @@ class SegmentationLoss(DetectionLoss):
             area = ((x2 - x1) * (y2 - y1)).view(-1).clamp(min=1.0)
             total = total + ((bce * inside).sum((1, 2)) / area).sum()
         return total / fg.sum()
+
+
+class DualAssignmentSegmentationLoss:
+    """For heads trained with dual assignment (train output ``{"one2many": (feats, mc, proto),
+    "one2one": (...), "semseg": logits}``, docs/contracts.md "End-to-end heads").
+
+    Published recipe (YOLOv10's consistent dual assignment, kept by YOLO26): the one-to-many
+    branch with the task-aligned assigner (top 10 per object), the one-to-one branch with the same
+    metric but a single positive per object (top 1), both losses summed. The ``semseg`` logits get
+    an auxiliary per-class BCE against the union of each class's instance masks (stride 8), added
+    to the ``seg`` item. Not implemented: small-target-aware assignment and progressive loss
+    balancing (not published precisely enough to reproduce)."""
+
+    n_items = 4
+
+    def __init__(self, model, hyp=None, overlap=None, semseg_gain: float = 1.0):
+        self.many = SegmentationLoss(model, hyp, tal_topk=10, overlap=overlap)
+        self.one = SegmentationLoss(model, hyp, tal_topk=1, overlap=overlap)
+        self.nc, self.semseg_gain = self.many.nc, float(semseg_gain)
+
+    def __call__(self, preds, batch):
+        if isinstance(preds, tuple) and len(preds) == 2 and isinstance(preds[1], dict):
+            preds = preds[1]
+        l1, i1 = self.many(preds["one2many"], batch)
+        l2, i2 = self.one(preds["one2one"], batch)
+        items = i1 + i2
+        loss = l1 + l2
+        sem = preds.get("semseg")
+        if sem is not None:
+            s = self._semseg(sem, batch) * self.semseg_gain
+            B = sem.shape[0]
+            loss = loss + s * B
+            items = items.clone()
+            items[1] = items[1] + s.detach()
+        return loss, items
+
+    def _semseg(self, logits, batch):
+        B, nc, h, w = logits.shape
+        masks = batch["masks"].to(logits.device).float()
+        if masks.shape[0] != B or batch["batch_idx"].numel() == masks.shape[0] and not bool(masks.max() > 1):
+            return logits.sum() * 0  # per-instance masks (overlap_mask=False): not supported here
+        masks = F.interpolate(masks[None], (h, w), mode="nearest")[0]
+        boxes = torch.zeros(batch["batch_idx"].numel(), 4, device=logits.device)
+        targets, _, _ = pad_targets(batch["batch_idx"].to(logits.device), batch["cls"].to(logits.device), boxes, B)
+        target = torch.zeros_like(logits)
+        for b in range(B):
+            for k in range(targets.shape[1]):
+                inst = masks[b] == k + 1
+                if inst.any():
+                    c = int(targets[b, k, 0])
+                    target[b, c] = torch.maximum(target[b, c], inst.to(logits.dtype))
+        return F.binary_cross_entropy_with_logits(logits, target)
+

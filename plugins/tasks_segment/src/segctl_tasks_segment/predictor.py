@@ -68,6 +68,9 @@ class SegmentPredictor:
         meta = getattr(self.backend, "metadata", {}) or {}
         self.imgsz = self._imgsz(cfg.get("imgsz"), meta)
         self.conf = 0.25 if cfg.get("conf") is None else float(cfg["conf"])
+        from .end2end import configure
+
+        self.end2end = configure(self.backend, bool(cfg.get("end2end")))  # the model says if it can
         if cfg.get("augment"):
             warnings.warn("augment=True (test-time augmentation) is not applied to segmentation models; "
                           "predicting without it", stacklevel=3)
@@ -181,9 +184,17 @@ class SegmentPredictor:
         pred, proto = (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
         if isinstance(proto, (list, tuple)):
             proto = proto[-1]
-        dets = non_max_suppression(pred, conf=self.conf, iou=float(cfg.get("iou") or 0.7),
-                                   classes=_classes(cfg.get("classes")), agnostic=bool(cfg.get("agnostic_nms")),
-                                   max_det=int(cfg.get("max_det") or 300), nc=len(self.names))
+        if self.end2end:  # one-to-one outputs: already final, no NMS
+            from .end2end import topk_detections
+
+            dets = topk_detections(pred, conf=self.conf, max_det=int(cfg.get("max_det") or 300), nc=len(self.names))
+            cls_keep = _classes(cfg.get("classes"))
+            if cls_keep is not None:
+                dets = [d[torch.isin(d[:, 5].long(), torch.as_tensor(cls_keep, device=d.device))] for d in dets]
+        else:
+            dets = non_max_suppression(pred, conf=self.conf, iou=float(cfg.get("iou") or 0.7),
+                                       classes=_classes(cfg.get("classes")), agnostic=bool(cfg.get("agnostic_nms")),
+                                       max_det=int(cfg.get("max_det") or 300), nc=len(self.names))
         results = []
         for i, (det, f) in enumerate(zip(dets, frames)):
             shape0 = f.image.shape[:2]

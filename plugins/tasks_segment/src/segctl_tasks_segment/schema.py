@@ -64,6 +64,7 @@ OPTIONS = [
     O("visualize", False, "bool", "save feature maps (accepted for compatibility)", (P,)),
     O("augment", False, "bool", "test-time augmentation (flip and scale)", (V, P)),
     O("agnostic_nms", False, "bool", "class-agnostic NMS", (V, P)),
+    O("end2end", False, "bool", "NMS-free: read the one-to-one outputs of a model whose head has them as final detections (top max_det scores >= conf, no NMS); false: default outputs + NMS", (V, P)),
     O("classes", None, "int|list", "keep only these class ids", (V, P), nullable=True),
     O("retina_masks", False, "bool", "masks at the original image resolution", (V, P, E)),
     O("embed", None, "list", "return feature vectors of these layers (accepted for compatibility)", (P,), nullable=True),

@@ -137,9 +137,12 @@ class SegmentTrainer:
         if self.world > 1:
             self.model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        from .loss import SegmentationLoss
+        from .loss import DualAssignmentSegmentationLoss, SegmentationLoss
 
-        self.criterion = SegmentationLoss(unwrap(self.model), hyp=cfg, overlap=cfg.get("overlap_mask", True))
+        # a head with an NMS-free one-to-one branch is trained with dual assignment (docs/contracts.md)
+        loss_cls = DualAssignmentSegmentationLoss if getattr(unwrap(self.model).head, "end2end_capable", False) \
+            else SegmentationLoss
+        self.criterion = loss_cls(unwrap(self.model), hyp=cfg, overlap=cfg.get("overlap_mask", True))
         self.nb = len(self.train_loader)
         self.accumulate = accumulation_steps(int(cfg.get("nbs") or 64), bs, self.nb)
         decay = float(cfg["weight_decay"]) * bs * self.accumulate / int(cfg.get("nbs") or 64)

@@ -104,6 +104,9 @@ class SegmentValidator:
         self.device = select_device(cfg)
         backend = open_backend(cfg, self.session, self.device)
         self.backend = backend
+        from .end2end import configure
+
+        self.end2end = configure(backend, bool(cfg.get("end2end")))  # the model says if it can
         half = bool(cfg.get("half")) and self.device.type == "cuda"
         meta = getattr(backend, "metadata", {}) or {}
         fixed = not meta.get("dynamic", True)
@@ -201,6 +204,10 @@ class SegmentValidator:
         if isinstance(proto, (list, tuple)):  # some graphs return (pred, (feats, mc, proto))
             proto = proto[-1]
         self._protos = proto
+        if getattr(self, "end2end", False):  # one-to-one outputs: already final, no NMS
+            from .end2end import topk_detections
+
+            return topk_detections(pred, conf=self.conf, max_det=self.max_det, nc=nc)
         return non_max_suppression(pred, conf=self.conf, iou=self.iou, max_det=self.max_det, nc=nc,
                                    multi_label=True, agnostic=bool(self.cfg.get("single_cls")))
 
@@ -402,6 +409,15 @@ def _module_infer(model, half: bool = False):
     return infer
 
 
+def _to_float(raw):
+    """fp32 copy of a head's training output: tensors, lists/tuples and dicts of them."""
+    if isinstance(raw, dict):
+        return {k: _to_float(v) for k, v in raw.items()}
+    if isinstance(raw, (list, tuple)):
+        return type(raw)(_to_float(r) for r in raw)
+    return raw.float() if isinstance(raw, torch.Tensor) else raw
+
+
 def _val_loss_fn(model, criterion):
     """``loss_fn(batch) -> loss items`` for the batch just run through ``model`` in eval mode, or None.
 
@@ -422,7 +438,7 @@ def _val_loss_fn(model, criterion):
             raw = head(list(feats["x"]))
         finally:
             head.training = False
-        raw = tuple([t.float() for t in r] if isinstance(r, list) else r.float() for r in raw)
+        raw = _to_float(raw)
         return criterion(raw, batch)[1]
 
     loss_fn.remove = handle.remove
