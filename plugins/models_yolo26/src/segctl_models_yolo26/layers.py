@@ -22,6 +22,8 @@ YOLO26 checkpoints, so state dicts map one to one.
 """
 from __future__ import annotations
 
+import math
+
 import copy
 
 import torch
@@ -129,7 +131,7 @@ class Segment26(Segment11):
         super().bias_init()
         for a, b, s in zip(self.one2one_cv2, self.one2one_cv3, self.stride):
             a[-1].bias.data[:] = 1.0
-            b[-1].bias.data[: self.nc] = float(torch.log(torch.tensor(5 / self.nc / (640 / float(s)) ** 2)))
+            b[-1].bias.data[: self.nc] = math.log(5 / self.nc / (640 / float(s)) ** 2)  # no tensor: builds on meta too
 
     def _branch(self, x, box, cls, mask):
         b = x[0].shape[0]

@@ -80,7 +80,9 @@ def open_backend(cfg: dict, session: Any, device: Any) -> Any:
             raise UsageError(f"backend={choice} is the CPU fast path, but device={device}",
                              hint="use backend=torch on a GPU (or export format=engine for TensorRT)")
         return fastpath.compiled_backend(ckpt, session, choice, _module_of(handle), _imgsz(cfg))
-    if choice == "torch" or ckpt is None or device.type != "cpu":
+    # end2end=True switches the head of the in-memory model to its one-to-one branch: the compiled
+    # artifact is the default export, so that mode runs on PyTorch
+    if choice == "torch" or ckpt is None or device.type != "cpu" or cfg.get("end2end"):
         if choice == "torch" and ckpt is None and not _is_pytorch_source(src):
             raise UsageError(f"backend=torch runs PyTorch models; {cfg.get('model')} is an exported artifact",
                              hint="drop backend= (the artifact runs on its own runtime)")

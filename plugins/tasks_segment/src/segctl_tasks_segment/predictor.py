@@ -21,7 +21,7 @@ from .sources import Frame, batched, iter_frames, prefetch, prefetch_worthwhile
 
 
 #: keys whose change needs a new backend; every other key applies to the next call as it is
-REBUILD_KEYS = ("model", "model_object", "model_handle", "device", "half", "backend")
+REBUILD_KEYS = ("model", "model_object", "model_handle", "device", "half", "backend", "end2end")
 
 
 class SegmentPredictor:
