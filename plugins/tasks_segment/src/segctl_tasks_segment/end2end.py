@@ -18,8 +18,8 @@ import torch
 def head_of(backend):
     """The torch head module behind a backend, or ``None`` (exported artifacts have none)."""
     model = getattr(backend, "model", None)
-    if not isinstance(model, torch.nn.Module):
-        return None
+    if not isinstance(model, torch.nn.Module) or isinstance(model, torch.jit.ScriptModule):
+        return None  # a TorchScript artifact is an exported graph: no head to switch
     head = getattr(model, "head", None)
     if head is None and hasattr(model, "model") and len(getattr(model, "model", ())):
         head = model.model[-1]
