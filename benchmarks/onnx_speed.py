@@ -36,7 +36,7 @@ def time_onnx(path: Path, x, runs: int, threads: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fixtures", default="/work/shared/fixtures/ultralytics")
+    ap.add_argument("--fixtures", default=str(__import__("pathlib").Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ultralytics"))
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = ORT default)")
     args = ap.parse_args()

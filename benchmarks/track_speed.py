@@ -7,7 +7,7 @@ on 50 moving detections per frame (with their masks for mask-IoU association); (
 own step per frame (``Results.speed["track"]``: update + attaching ids and masks) on the video.
 
 Usage: python benchmarks/track_speed.py [--model yolov8n-seg.yaml] [--imgsz 640] [--frames 60] [--objects 50]
-(run it alone: ``/work/tools/cpu-exclusive`` on shared machines)
+(run it alone on shared machines: nothing else busy)
 """
 from __future__ import annotations
 

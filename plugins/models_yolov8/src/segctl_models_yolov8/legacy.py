@@ -1,6 +1,6 @@
 """Read Ultralytics ``.pt`` files (pickles of their classes) without executing any code.
 
-How (see /work/shared/RELIABILITY.md section A): the pickle's globals are listed first, statically,
+How (see docs/security.md): the pickle's globals are listed first, statically,
 and anything outside a fixed allow-list is refused before a byte is unpickled. Allowed class names
 are mapped to *inert stand-ins* through ``torch.serialization.safe_globals`` and the file is read
 with ``torch.load(weights_only=True)``. Module pickles only use NEWOBJ (``cls.__new__``) and BUILD
